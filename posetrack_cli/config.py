@@ -1,0 +1,90 @@
+"""Explicit configuration: one frozen dataclass per stage, composed into ``PipelineConfig``.
+
+Every threshold carries its unit and what raising it does. The papers' values are the defaults:
+ensemble NMS 0.6 and OKS-NMS 0.4 (MDPN section 2), 8 frames of tracking memory and a minimum tracklet length of 2
+(MDPN section 2.3), affine crops with aspect 0.75 and padding 1.25 (MSPN / MMPose top-down).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+# Bundled files live next to the package when installed from a checkout (editable install) or inside it when
+# installed as a wheel (``posetrack_cli/_data``); ``zoo.bundled_path`` resolves both.
+DEFAULT_YOLO_WEIGHTS = "yolo11n-pose.pt"
+DEFAULT_SSDLITE_GRAPH = "ssdlite_mobilenet_v2_person.pb"
+DEFAULT_SSDLITE_TEXT = "ssdlite_mobilenet_v2_person.pbtxt"
+
+
+@dataclass(frozen=True)
+class DetectConfig:
+    detectors: tuple[str, ...] = ("yolo", "ssdlite")  # names from detect.REGISTRY; boxes of all are fused
+    nms_iou: float = 0.6  # MDPN: ensemble boxes fused by NMS at IoU 0.6; raising it keeps more overlapping boxes
+    min_score: float = 0.25  # detector confidence floor in [0, 1]; raising it drops weak (often partial) people
+    min_box_height: float = 8.0  # pixels; smaller boxes are dropped (too small for a pose)
+    yolo_weights: str | None = None  # path; None = bundled weights/yolo11n-pose.pt
+    yolo_imgsz: int = 1280  # YOLO inference size in pixels; 640 misses the ~70 px people of the bundled clip
+    ssdlite_graph: str | None = None  # path to the frozen graph; None = bundled
+    ssdlite_text: str | None = None  # path to the cv2.dnn text graph; None = bundled
+    ssdlite_size: int = 300  # SSDLite input size in pixels (the graph's fixed_shape_resizer)
+
+
+@dataclass(frozen=True)
+class PoseConfig:
+    model: str = "auto"  # model card name, "yolo-crop" (bundled) or "auto" (best model whose weights are present)
+    weights: str | None = None  # explicit weights file for the chosen model card
+    aspect_ratio: float = 0.75  # crop width / height (MSPN 256x192)
+    padding: float = 1.25  # box enlargement before cropping (MMPose top-down)
+    flip_test: bool = True  # average with the horizontally flipped crop (MSPN test time)
+    blur_kernel: int = 5  # Gaussian kernel on heatmaps before arg-max (MSPN: 5 for COCO); 0 = off
+    quarter_offset: bool = True  # move the arg-max 0.25 px toward the second maximum (MSPN decode)
+    batch_size: int = 32  # crops per network forward; larger batches use more memory
+    amp: bool = True  # fp16 autocast on CUDA (ignored on CPU)
+    rescore: bool = True  # instance score = box score x mean keypoint score (papers)
+    rescore_keypoint_threshold: float = 0.2  # keypoints under this score are left out of the mean (MMPose)
+    oks_nms: float = 0.4  # MDPN OKS-NMS threshold; raising it keeps more overlapping poses; <= 0 disables it
+    crop_size: int = 256  # crop height in pixels for the bundled YOLO crop estimator
+
+
+@dataclass(frozen=True)
+class TrackConfig:
+    memory_frames: int = 8  # MDPN: poses of up to 8 earlier frames are matched; 1 = previous frame only
+    min_similarity: float = 0.2  # OKS below this never links two poses; raising it starts more new tracks
+    keypoint_threshold: float = 0.3  # keypoints under this score do not count in the tracking OKS
+    matching: str = "hungarian"  # "hungarian" (MDPN, lap) or "greedy" (Xiao et al.)
+    min_track_length: int = 2  # MDPN prunes tracklets shorter than 2 frames from the final output; 1 keeps all
+    flow: str = "dis"  # optical flow moving remembered poses: "dis", "farneback" or "none"
+    flow_scale: float = 0.5  # frames are resized by this factor before computing flow (speed vs accuracy)
+    box_propagation: bool = False  # Xiao et al. extra candidate boxes from moved joints (MDPN: off)
+    smoothing: bool = False  # One-Euro keypoint smoothing of the output (off: MDPN has none)
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    formats: tuple[str, ...] = ("native",)  # native JSON plus any of export.FORMATS
+    keypoint_threshold: float = 0.0  # keypoints below this score are left out of PoseTrack exports
+    box_threshold: float = 0.0  # people whose box score is below this are left out of PoseTrack exports
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    detect: DetectConfig = field(default_factory=DetectConfig)
+    pose: PoseConfig = field(default_factory=PoseConfig)
+    track: TrackConfig = field(default_factory=TrackConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    device: str = "auto"  # "auto" (CUDA when present), "cpu", "cuda" or "cuda:N"
+    frame_batch: int = 4  # frames decoded and sent through detection + pose together
+    max_frames: int | None = None  # stop after this many frames (None = whole video)
+
+    def with_(self, **changes) -> PipelineConfig:
+        return replace(self, **changes)
+
+
+def resolve_path(value: str | None, default_name: str) -> Path:
+    """An explicit path as given, else the bundled file ``default_name``."""
+    if value:
+        return Path(value).expanduser()
+    from posetrack_cli.zoo import bundled_path
+
+    return bundled_path(default_name)

@@ -1,0 +1,46 @@
+"""Motion models that move remembered keypoints from the previous frame into the current one.
+
+A propagator sees every frame once, in order (``advance``); after that, ``move`` maps points given in the previous
+frame's pixels to the current frame's. The tracker applies it to every pose in its memory each frame, so poses of
+up to L frames ago arrive in the current frame through the accumulated motion (MDPN section 2.3 / Xiao et al.).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+
+class Propagator(Protocol):
+    def reset(self) -> None: ...
+
+    def advance(self, frame_bgr: np.ndarray) -> None: ...
+
+    def move(self, points_xy: np.ndarray) -> np.ndarray:
+        """(N, 2) previous-frame pixels -> (N, 2) current-frame pixels."""
+        ...
+
+
+class StillPropagator:
+    """No motion model: remembered poses stay where they were seen (``flow = "none"``)."""
+
+    def reset(self) -> None:
+        pass
+
+    def advance(self, frame_bgr: np.ndarray) -> None:
+        pass
+
+    def move(self, points_xy: np.ndarray) -> np.ndarray:
+        return np.asarray(points_xy, np.float64)
+
+
+def make_propagator(method: str, scale: float) -> Propagator:
+    """``"none"`` or an optical-flow method of ``track.flow`` (``"dis"``, ``"farneback"``) at ``scale``."""
+    if method == "none":
+        return StillPropagator()
+    from posetrack_cli.track.flow import FLOW_METHODS, FlowPropagator
+
+    if method not in FLOW_METHODS:
+        raise ValueError(f"unknown flow method {method!r}; choose one of none, {', '.join(FLOW_METHODS)}")
+    return FlowPropagator(method, scale)
