@@ -1,0 +1,25 @@
+"""Errors the CLI reports as one line (what is wrong and what to do) with a non-zero exit code."""
+
+
+class PosetrackError(Exception):
+    """Base class: the message is complete and user-facing; the CLI prints it without a traceback."""
+
+    exit_code = 1
+
+
+class InputError(PosetrackError):
+    """A missing, unreadable, corrupt or unsupported input (video, folder, annotation file)."""
+
+    exit_code = 2
+
+
+class WeightsError(PosetrackError):
+    """A weights file is missing, corrupt, of the wrong model, or fails its sha256 check."""
+
+    exit_code = 3
+
+
+class OutputError(PosetrackError):
+    """An output cannot be written (permissions, disk full)."""
+
+    exit_code = 4
