@@ -45,6 +45,7 @@ class PoseConfig:
     rescore_keypoint_threshold: float = 0.2  # keypoints under this score are left out of the mean (MMPose)
     oks_nms: float = 0.4  # MDPN OKS-NMS threshold; raising it keeps more overlapping poses; <= 0 disables it
     crop_size: int = 256  # crop height in pixels for the bundled YOLO crop estimator
+    min_pose_score: float = 0.05  # poses whose re-scored instance score is below this are dropped (empty crops)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,195 @@
+"""Command line: parse options -> config -> call the library -> print a summary. Only this module talks to the
+terminal; every ``PosetrackError`` becomes one line on stderr and a non-zero exit code, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from posetrack_cli import __version__
+from posetrack_cli.config import DetectConfig, OutputConfig, PipelineConfig, PoseConfig, TrackConfig
+from posetrack_cli.errors import InputError, PosetrackError
+
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
+EXIT_TERMINATED = 143  # SIGTERM (128 + SIGTERM)
+EXIT_INTERNAL = 70  # EX_SOFTWARE: an unexpected error inside posetrack
+
+
+class Terminated(Exception):
+    """Raised from the SIGTERM handler so that context managers close files and the summary is written."""
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+def build_config(opts: dict) -> PipelineConfig:
+    from posetrack_cli.export import FORMAT_NAMES
+
+    formats = _csv(opts["format"])
+    bad = [f for f in formats if f not in FORMAT_NAMES]
+    if bad:
+        raise PosetrackError(f"unknown format(s) {', '.join(bad)}; choose from {', '.join(FORMAT_NAMES)}")
+    detect = DetectConfig(detectors=_csv(opts["detectors"]), nms_iou=opts["nms_iou"], min_score=opts["det_score"],
+                          yolo_imgsz=opts["yolo_imgsz"])
+    pose = PoseConfig(model=opts["pose"], weights=opts["pose_weights"], flip_test=opts["flip_test"],
+                      oks_nms=opts["oks_nms"], batch_size=opts["pose_batch"])
+    track = TrackConfig(memory_frames=opts["memory_frames"], matching=opts["matching"], flow=opts["flow"],
+                        flow_scale=opts["flow_scale"], min_track_length=opts["min_track_length"],
+                        min_similarity=opts["min_similarity"])
+    output = OutputConfig(formats=formats, keypoint_threshold=opts["export_kpt_threshold"],
+                          box_threshold=opts["export_box_threshold"])
+    return PipelineConfig(detect, pose, track, output, device=opts["device"], frame_batch=opts["frame_batch"],
+                          max_frames=opts["max_frames"])
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(__version__, prog_name="posetrack")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+def main(verbose: int) -> None:
+    """Find every person in a video, estimate their keypoints and track them with stable ids."""
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+@main.command("run")
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path),
+              help="tracks.json for one video; an output folder when SOURCE is a folder.")
+@click.option("--render", type=click.Path(path_type=Path), default=None,
+              help="Write an overlay video (a file for one video, a folder for a folder of videos).")
+@click.option("--detectors", default="yolo,ssdlite", show_default=True, help="Comma list of person detectors.")
+@click.option("--pose", default="auto", show_default=True,
+              help="Pose model card (see `posetrack weights list`), yolo-crop, or auto.")
+@click.option("--pose-weights", type=click.Path(path_type=Path), default=None, help="Weights file for --pose.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--format", "format", default="native", show_default=True,
+              help="Comma list of outputs: native, posetrack18, posetrack17, coco.")
+@click.option("--max-frames", type=click.IntRange(min=1), default=None, help="Process only the first N frames.")
+@click.option("--frame-batch", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Frames sent through the networks together.")
+@click.option("--pose-batch", type=click.IntRange(min=1), default=32, show_default=True, help="Crops per forward.")
+@click.option("--nms-iou", type=click.FloatRange(0, 1), default=0.6, show_default=True,
+              help="Ensemble box NMS IoU (MDPN 0.6).")
+@click.option("--det-score", type=click.FloatRange(0, 1), default=0.25, show_default=True,
+              help="Detector score floor.")
+@click.option("--yolo-imgsz", type=click.IntRange(min=32), default=1280, show_default=True,
+              help="YOLO detector input size.")
+@click.option("--oks-nms", type=float, default=0.4, show_default=True, help="OKS-NMS threshold (MDPN 0.4; 0 = off).")
+@click.option("--flip-test/--no-flip-test", default=True, show_default=True, help="Flip test in the pose network.")
+@click.option("--memory-frames", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Frames of tracking memory (MDPN 8).")
+@click.option("--matching", type=click.Choice(["hungarian", "greedy"]), default="hungarian", show_default=True)
+@click.option("--flow", type=click.Choice(["dis", "farneback", "none"]), default="dis", show_default=True,
+              help="Optical flow that moves remembered poses.")
+@click.option("--flow-scale", type=click.FloatRange(0.05, 1), default=0.5, show_default=True,
+              help="Frame scale for optical flow.")
+@click.option("--min-similarity", type=click.FloatRange(0, 1), default=0.2, show_default=True,
+              help="Minimum OKS to continue a track.")
+@click.option("--min-track-length", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Prune tracklets shorter than this (MDPN 2).")
+@click.option("--export-kpt-threshold", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="PoseTrack exports drop keypoints below this score.")
+@click.option("--export-box-threshold", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="PoseTrack exports drop people whose box score is below this.")
+@click.option("--resume", is_flag=True, help="Folder mode: skip videos whose finished output exists and is valid.")
+@click.option("--profile", is_flag=True, help="Print the time spent in each stage.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+def run_cmd(source: Path, out: Path, render: Path | None, resume: bool, profile: bool, quiet: bool, **opts) -> None:
+    """Track the people in a video, or in every video under a folder."""
+    from posetrack_cli.batch import run_batch, run_single
+
+    config = build_config(opts)
+    if not source.exists():
+        raise InputError(f"{source}: no such file or folder; check the path")
+    if source.is_dir():
+        results = run_batch(source, out, config, render, resume=resume, quiet=quiet)
+    else:
+        results = [run_single(source, out, config, render, quiet=quiet)]
+    _print_summary(results, profile)
+    if any(r.status == "failed" for r in results):
+        sys.exit(1)
+
+
+def _print_summary(results, profile: bool) -> None:
+    for r in results:
+        line = f"{r.status:7s} {r.video}: {r.frames} frames, {r.people} people, {r.tracks} tracks, {r.seconds:.1f} s"
+        if r.frames and r.seconds:
+            line += f" ({r.frames / r.seconds:.2f} fps)"
+        click.echo(line + (f" -> {r.output}" if r.status == "done" else ""))
+        for note in (r.warning, r.error):
+            if note:
+                click.echo(f"        {note}")
+        if profile and r.profile:
+            total = sum(r.profile.values()) or 1.0
+            for stage, sec in sorted(r.profile.items(), key=lambda kv: -kv[1]):
+                click.echo(f"        {stage:7s} {sec:8.2f} s {100 * sec / total:5.1f} %")
+
+
+@main.command("render")
+@click.argument("video", type=click.Path(path_type=Path))
+@click.argument("tracks", type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Overlay video to write (.mp4/.avi).")
+def render_cmd(video: Path, tracks: Path, out: Path) -> None:
+    """Draw the poses and ids of a tracks.json onto its video."""
+    from posetrack_cli.export.native import frame_from_dict
+    from posetrack_cli.render import render_video
+    from posetrack_cli.video import probe
+
+    info = probe(video)
+    try:
+        doc = json.loads(tracks.read_text(encoding="utf-8"))
+        skeleton = doc["models"]["skeleton"]
+        frames = doc["frames"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{tracks}: not a posetrack tracks.json ({type(exc).__name__}: {exc})") from None
+    n = render_video(info, (frame_from_dict(f, skeleton) for f in frames), out)
+    click.echo(f"wrote {out} ({n} frames at {info.fps:g} fps)")
+
+
+def _on_sigterm(signum, frame) -> None:
+    raise Terminated()
+
+
+def entry(argv: list[str] | None = None) -> int:
+    """Run the CLI and map errors to exit codes (used by the console script and tests)."""
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        main.main(args=argv, prog_name="posetrack", standalone_mode=False)
+        return 0
+    except PosetrackError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        click.echo("interrupted: finished frames are kept in the .jsonl stream", err=True)
+        return EXIT_INTERRUPTED
+    except Terminated:
+        click.echo("terminated: finished frames are kept in the .jsonl stream", err=True)
+        return EXIT_TERMINATED
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 1
+    except Exception as exc:  # a bug, not bad input: one line, the traceback only with -vv
+        logging.getLogger("posetrack_cli").debug("internal error", exc_info=True)
+        click.echo(f"internal error: {type(exc).__name__}: {exc}".split("\n")[0]
+                   + " (rerun with -vv for the traceback and report it)", err=True)
+        return EXIT_INTERNAL
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def console() -> None:
+    sys.exit(entry())
+

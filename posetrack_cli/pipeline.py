@@ -1,0 +1,192 @@
+"""Build the stages from a ``PipelineConfig`` and run the frame loop:
+detect (ensemble + NMS 0.6) -> top-down pose -> OKS-NMS 0.4 -> track -> JSON Lines stream -> final outputs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from posetrack_cli.config import DEFAULT_YOLO_WEIGHTS, PipelineConfig, resolve_path
+from posetrack_cli.detect.base import Detector
+from posetrack_cli.detect.ensemble import build_detector
+from posetrack_cli.device import resolve_device
+from posetrack_cli.export import native
+from posetrack_cli.pose.base import PoseEstimator
+from posetrack_cli.pose.oks import box_areas, oks_nms
+from posetrack_cli.records import FrameResult, Poses
+from posetrack_cli.track.propagate import make_propagator
+from posetrack_cli.track.tracker import PoseTracker
+from posetrack_cli.video import VideoInfo, iter_frames, probe
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Stages:
+    """What persists across videos: models are loaded once for a whole folder."""
+
+    detector: Detector
+    estimator: PoseEstimator
+    config: PipelineConfig
+
+    def new_tracker(self) -> PoseTracker:
+        t = self.config.track
+        return PoseTracker(t, make_propagator(t.flow, t.flow_scale))
+
+    def models(self) -> dict:
+        return {"detectors": list(self.config.detect.detectors), "pose": self.estimator.name,
+                "skeleton": self.estimator.skeleton.name}
+
+
+def build_estimator(config: PipelineConfig, device: str) -> PoseEstimator:
+    """The chosen pose model; ``auto`` takes the default MSPN card when its weights are present and otherwise falls
+    back to the bundled YOLO crop estimator (logged once)."""
+    from posetrack_cli.errors import WeightsError
+    from posetrack_cli.pose.yolo_crop import YoloCropEstimator
+
+    pose = config.pose
+    name = pose.model
+    if name != "yolo-crop":
+        from posetrack_cli.pose.topdown import TopDownEstimator
+
+        card = "mspn-2x50-coco" if name == "auto" else name
+        try:
+            return TopDownEstimator.from_card(card, pose, resolve_device(device), weights=pose.weights)
+        except WeightsError as exc:
+            if name != "auto":
+                raise
+            log.warning("pose model %s unavailable (%s); using the bundled yolo-crop estimator", card, exc)
+    return YoloCropEstimator(resolve_path(config.detect.yolo_weights, DEFAULT_YOLO_WEIGHTS), pose, device)
+
+
+def build_stages(config: PipelineConfig) -> Stages:
+    device = str(resolve_device(config.device))
+    return Stages(build_detector(config.detect, device), build_estimator(config, device), config)
+
+
+def suppress_poses(poses: Poses, min_score: float, oks_threshold: float) -> Poses:
+    """Drop poses below ``min_score``, then OKS-NMS (MDPN: 0.4) among the rest."""
+    poses = poses.select(np.flatnonzero(poses.scores >= min_score))
+    if oks_threshold <= 0 or len(poses) < 2:
+        return poses
+    keep = oks_nms(poses.keypoints, poses.scores, box_areas(poses.boxes_xyxy), poses.skeleton.sigmas,
+                   oks_threshold)
+    return poses.select(np.sort(keep))
+
+
+@dataclass
+class Profile:
+    """Seconds spent per stage (decode, detect, pose, nms, track, write)."""
+
+    seconds: dict = field(default_factory=lambda: defaultdict(float))
+
+    def add(self, stage: str, start: float) -> float:
+        now = time.perf_counter()
+        self.seconds[stage] += now - start
+        return now
+
+
+def _batches(info: VideoInfo, size: int, max_frames: int | None, profile: Profile
+             ) -> Iterator[list[tuple[int, np.ndarray]]]:
+    batch, t = [], time.perf_counter()
+    for item in iter_frames(info, max_frames):
+        batch.append(item)
+        if len(batch) == size:
+            profile.add("decode", t)
+            yield batch
+            batch, t = [], time.perf_counter()
+    if batch:
+        profile.add("decode", t)
+        yield batch
+
+
+def track_video(info: VideoInfo, stages: Stages, stream: native.JsonlStream, profile: Profile,
+                on_frames: Callable[[int], None] | None = None) -> int:
+    """The frame loop. Every finished frame is appended to ``stream`` at once. Returns frames processed."""
+    cfg = stages.config
+    tracker = stages.new_tracker()
+    done = 0
+    for batch in _batches(info, cfg.frame_batch, cfg.max_frames, profile):
+        frames = [f for _, f in batch]
+        t = time.perf_counter()
+        dets = stages.detector.detect(frames)
+        t = profile.add("detect", t)
+        poses = stages.estimator.estimate(frames, dets)
+        t = profile.add("pose", t)
+        poses = [suppress_poses(p, cfg.pose.min_pose_score, cfg.pose.oks_nms) for p in poses]
+        t = profile.add("nms", t)
+        for (index, frame), p in zip(batch, poses):
+            tracks = tracker.update(frame, p)
+            t = profile.add("track", t)
+            stream.write(FrameResult(index, index / info.fps, tracks))
+            t = profile.add("write", t)
+        done += len(batch)
+        if on_frames:
+            on_frames(len(batch))
+    return done
+
+
+@dataclass
+class VideoResult:
+    video: str
+    output: str
+    status: str  # "done" or "failed"
+    frames: int = 0
+    people: int = 0
+    tracks: int = 0
+    seconds: float = 0.0
+    warning: str = ""
+    error: str = ""
+    profile: dict = field(default_factory=dict)
+
+
+def run_video(path: str | Path, out_json: str | Path, stages: Stages, render: str | Path | None = None,
+              on_start: Callable[[VideoInfo], None] | None = None,
+              on_frames: Callable[[int], None] | None = None) -> VideoResult:
+    """Track one video into ``out_json`` (plus its ``.jsonl`` stream, other formats and an optional overlay)."""
+    from posetrack_cli.export import write_extra_formats
+    from posetrack_cli.render import render_video
+
+    start = time.perf_counter()
+    info = probe(path)
+    if on_start:
+        on_start(info, stages.config.max_frames)
+    out_json = Path(out_json)
+    profile = Profile()
+    header = {"video": info.to_dict(), "models": stages.models(), "config": _config_dict(stages.config)}
+    with native.JsonlStream(out_json.with_suffix(".jsonl"), header) as stream:
+        frames = track_video(info, stages, stream, profile, on_frames)
+        warning = _truncation_warning(info, frames, stages.config.max_frames)
+        stream.finish(truncated=bool(warning))
+    t = time.perf_counter()
+    final = native.read_stream(stream.path)
+    stats = native.write_tracks_json(final, out_json, stages.config.track.min_track_length)
+    write_extra_formats(final, out_json, stages.config, info)
+    if render:
+        frames_iter, _ = native.final_frames(final, stages.config.track.min_track_length)
+        skeleton = stages.estimator.skeleton.name
+        render_video(info, (native.frame_from_dict(f, skeleton) for f in frames_iter), render,
+                     max_frames=stages.config.max_frames)
+    profile.add("write", t)
+    return VideoResult(str(path), str(out_json), "done", frames, stats["people"], stats["tracks"],
+                       time.perf_counter() - start, warning, profile=dict(profile.seconds))
+
+
+def _truncation_warning(info: VideoInfo, frames: int, max_frames: int | None) -> str:
+    expected = info.frame_count if max_frames is None else min(info.frame_count, max_frames)
+    if expected and frames < expected - 1:  # containers may count one frame more than they decode
+        return f"truncated: decoded {frames} of {expected} announced frames; results for decoded frames kept"
+    return ""
+
+
+def _config_dict(config: PipelineConfig) -> dict:
+    from dataclasses import asdict
+
+    return asdict(config)

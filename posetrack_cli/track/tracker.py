@@ -1,0 +1,104 @@
+"""Pose tracker of the MDPN pipeline: remembered poses of the last L frames are moved into the current frame
+(``Propagator``), compared with the new poses by OKS, and matched one-to-one (Hungarian by default).
+
+State belongs to one instance (per-instance id counter, ``reset()``); memory is O(L frames), not O(video).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from posetrack_cli.config import TrackConfig
+from posetrack_cli.pose.oks import box_areas, oks_matrix
+from posetrack_cli.records import Poses, Tracks
+from posetrack_cli.track.assignment import MATCHERS
+from posetrack_cli.track.propagate import Propagator, StillPropagator
+
+
+class TrackState(enum.Enum):
+    ACTIVE = "active"  # matched in the latest frame
+    LOST = "lost"  # not matched in the latest frame, still in memory (can be re-found)
+
+
+@dataclass
+class _Remembered:
+    """The tracked poses of one past frame, moved along to the current frame every step."""
+
+    track_ids: np.ndarray  # (M,) int64
+    keypoints: np.ndarray  # (M, K, 3) float64, x/y in current-frame pixels after propagation
+    areas: np.ndarray  # (M,) float64, OKS scale of each pose (its box area)
+
+
+def best_similarity(poses: Poses, memory: list[_Remembered], sigmas, keypoint_threshold: float
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """OKS of every new pose with every remembered track, best over the memory frames.
+
+    Returns (track_ids (T,), similarity (N, T)); T counts each remembered id once.
+    """
+    ids = np.unique(np.concatenate([m.track_ids for m in memory])) if memory else np.zeros(0, np.int64)
+    sim = np.zeros((len(poses), len(ids)))
+    if len(poses) == 0 or len(ids) == 0:
+        return ids, sim
+    areas = box_areas(poses.boxes_xyxy)
+    for m in memory:
+        s = oks_matrix(poses.keypoints, m.keypoints, areas, m.areas, sigmas, keypoint_threshold)
+        cols = np.searchsorted(ids, m.track_ids)
+        sim[:, cols] = np.maximum(sim[:, cols], s)
+    return ids, sim
+
+
+class PoseTracker:
+    def __init__(self, config: TrackConfig, propagator: Propagator | None = None) -> None:
+        if config.matching not in MATCHERS:
+            raise ValueError(f"unknown matching {config.matching!r}; choose from {', '.join(MATCHERS)}")
+        if config.memory_frames < 1:
+            raise ValueError("memory_frames must be at least 1")
+        self.config = config
+        self.propagator = propagator or StillPropagator()
+        self.reset()
+
+    def reset(self) -> None:
+        self._next_id = 1
+        self._memory: deque[_Remembered] = deque(maxlen=self.config.memory_frames)
+        self.states: dict[int, TrackState] = {}
+
+    def update(self, frame_bgr: np.ndarray, poses: Poses) -> Tracks:
+        """Assign a track id to every pose of the next frame (ids are >= 1, unique within a frame)."""
+        self._propagate_memory(frame_bgr)
+        track_ids, sim = best_similarity(poses, list(self._memory), poses.skeleton.sigmas,
+                                         self.config.keypoint_threshold)
+        pairs = MATCHERS[self.config.matching](sim, self.config.min_similarity)
+        ids = self._assign_ids(len(poses), pairs, track_ids)
+        self._remember(ids, poses)
+        self._update_states(ids)
+        return Tracks(poses, ids, np.arange(len(poses)))
+
+    def _propagate_memory(self, frame_bgr: np.ndarray) -> None:
+        self.propagator.advance(frame_bgr)
+        for m in self._memory:
+            if len(m.track_ids):
+                flat = m.keypoints[:, :, :2].reshape(-1, 2)
+                m.keypoints[:, :, :2] = self.propagator.move(flat).reshape(m.keypoints.shape[0], -1, 2)
+
+    def _assign_ids(self, n: int, pairs: list[tuple[int, int]], track_ids: np.ndarray) -> np.ndarray:
+        ids = np.zeros(n, np.int64)
+        for row, col in pairs:
+            ids[row] = track_ids[col]
+        for row in np.flatnonzero(ids == 0):
+            ids[row] = self._next_id
+            self._next_id += 1
+        return ids
+
+    def _remember(self, ids: np.ndarray, poses: Poses) -> None:
+        self._memory.append(_Remembered(ids.copy(), poses.keypoints.astype(np.float64),
+                                        box_areas(poses.boxes_xyxy)))
+
+    def _update_states(self, ids: np.ndarray) -> None:
+        """Matched ids become ACTIVE, remembered ones LOST; ids no longer in memory are retired (forgotten)."""
+        remembered = set(np.concatenate([m.track_ids for m in self._memory]).tolist())
+        current = set(ids.tolist())
+        self.states = {tid: TrackState.ACTIVE if tid in current else TrackState.LOST for tid in remembered}
