@@ -15,7 +15,7 @@ from posetrack_cli.errors import InputError, PosetrackError
 from posetrack_cli.export.atomic import atomic_write
 from posetrack_cli.export.native import SCHEMA
 from posetrack_cli.pipeline import Stages, VideoResult, build_stages, run_video
-from posetrack_cli.video import VIDEO_SUFFIXES, find_videos
+from posetrack_cli.video import VIDEO_SUFFIXES, find_videos, probe
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,7 @@ def single_output_path(video: Path, out: Path) -> Path:
 
 
 def run_single(video: Path, out: Path, config: PipelineConfig, render: Path | None, quiet: bool) -> VideoResult:
+    probe(video)  # a bad input fails in a second, before any model is loaded
     stages = build_stages(config)
     bars = _Bars(quiet)
     try:

@@ -7,6 +7,7 @@ import json
 import logging
 import signal
 import sys
+import threading
 from pathlib import Path
 
 import click
@@ -36,8 +37,9 @@ def build_config(opts: dict) -> PipelineConfig:
     if bad:
         raise PosetrackError(f"unknown format(s) {', '.join(bad)}; choose from {', '.join(FORMAT_NAMES)}")
     detect = DetectConfig(detectors=_csv(opts["detectors"]), nms_iou=opts["nms_iou"], min_score=opts["det_score"],
-                          yolo_imgsz=opts["yolo_imgsz"])
-    pose = PoseConfig(model=opts["pose"], weights=opts["pose_weights"], flip_test=opts["flip_test"],
+                          yolo_imgsz=opts["yolo_imgsz"],
+                          yolo_weights=str(opts["yolo_weights"]) if opts["yolo_weights"] else None)
+    pose = PoseConfig(model=opts["pose"], weights=str(opts["pose_weights"]) if opts["pose_weights"] else None, flip_test=opts["flip_test"],
                       oks_nms=opts["oks_nms"], batch_size=opts["pose_batch"])
     track = TrackConfig(memory_frames=opts["memory_frames"], matching=opts["matching"], flow=opts["flow"],
                         flow_scale=opts["flow_scale"], min_track_length=opts["min_track_length"],
@@ -48,13 +50,39 @@ def build_config(opts: dict) -> PipelineConfig:
                           max_frames=opts["max_frames"])
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+class _Group(click.Group):
+    """Maps library errors to one line on stderr and an exit code; no traceback except for bugs with -vv."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except PosetrackError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted: finished frames are kept in the .jsonl stream", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
+        except Terminated:
+            click.echo("terminated: finished frames are kept in the .jsonl stream", err=True)
+            ctx.exit(EXIT_TERMINATED)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except Exception as exc:  # a bug, not bad input: one line, the traceback only with -vv
+            logging.getLogger("posetrack_cli").debug("internal error", exc_info=True)
+            click.echo(f"internal error: {type(exc).__name__}: {exc}".split("\n")[0]
+                       + " (rerun with -vv for the traceback and report it)", err=True)
+            ctx.exit(EXIT_INTERNAL)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(__version__, prog_name="posetrack")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 def main(verbose: int) -> None:
     """Find every person in a video, estimate their keypoints and track them with stable ids."""
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)  # stop cleanly: files close, the batch summary is written
 
 
 @main.command("run")
@@ -78,6 +106,8 @@ def main(verbose: int) -> None:
               help="Ensemble box NMS IoU (MDPN 0.6).")
 @click.option("--det-score", type=click.FloatRange(0, 1), default=0.25, show_default=True,
               help="Detector score floor.")
+@click.option("--yolo-weights", type=click.Path(path_type=Path), default=None,
+              help="YOLO weights for detection and yolo-crop pose (default: bundled yolo11n-pose.pt).")
 @click.option("--yolo-imgsz", type=click.IntRange(min=32), default=1280, show_default=True,
               help="YOLO detector input size.")
 @click.option("--oks-nms", type=float, default=0.4, show_default=True, help="OKS-NMS threshold (MDPN 0.4; 0 = off).")
@@ -135,7 +165,8 @@ def _print_summary(results, profile: bool) -> None:
 @click.argument("video", type=click.Path(path_type=Path))
 @click.argument("tracks", type=click.Path(path_type=Path))
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Overlay video to write (.mp4/.avi).")
-def render_cmd(video: Path, tracks: Path, out: Path) -> None:
+@click.option("--max-frames", type=click.IntRange(min=1), default=None, help="Stop after N frames.")
+def render_cmd(video: Path, tracks: Path, out: Path, max_frames: int | None) -> None:
     """Draw the poses and ids of a tracks.json onto its video."""
     from posetrack_cli.export.native import frame_from_dict
     from posetrack_cli.render import render_video
@@ -148,48 +179,9 @@ def render_cmd(video: Path, tracks: Path, out: Path) -> None:
         frames = doc["frames"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise InputError(f"{tracks}: not a posetrack tracks.json ({type(exc).__name__}: {exc})") from None
-    n = render_video(info, (frame_from_dict(f, skeleton) for f in frames), out)
+    n = render_video(info, (frame_from_dict(f, skeleton) for f in frames), out, max_frames=max_frames)
     click.echo(f"wrote {out} ({n} frames at {info.fps:g} fps)")
 
 
 def _on_sigterm(signum, frame) -> None:
     raise Terminated()
-
-
-def entry(argv: list[str] | None = None) -> int:
-    """Run the CLI and map errors to exit codes (used by the console script and tests)."""
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
-    try:
-        main.main(args=argv, prog_name="posetrack", standalone_mode=False)
-        return 0
-    except PosetrackError as exc:
-        click.echo(f"error: {exc}", err=True)
-        return exc.exit_code
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except click.exceptions.Abort:
-        click.echo("interrupted", err=True)
-        return EXIT_INTERRUPTED
-    except KeyboardInterrupt:
-        click.echo("interrupted: finished frames are kept in the .jsonl stream", err=True)
-        return EXIT_INTERRUPTED
-    except Terminated:
-        click.echo("terminated: finished frames are kept in the .jsonl stream", err=True)
-        return EXIT_TERMINATED
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 1
-    except Exception as exc:  # a bug, not bad input: one line, the traceback only with -vv
-        logging.getLogger("posetrack_cli").debug("internal error", exc_info=True)
-        click.echo(f"internal error: {type(exc).__name__}: {exc}".split("\n")[0]
-                   + " (rerun with -vv for the traceback and report it)", err=True)
-        return EXIT_INTERNAL
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def console() -> None:
-    sys.exit(entry())
-

@@ -1,0 +1,149 @@
+"""CLI behaviour through click.testing: bad input gives one line and an exit code, folders run as a batch, and one
+real run on the first 40 frames of the bundled clip."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from conftest import EXAMPLE_CLIP, write_video
+from posetrack_cli.cli import main
+from posetrack_cli.export.native import SCHEMA
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def assert_one_line_error(result, code, text):
+    assert result.exit_code == code, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and text in lines[0], result.output
+    assert "Traceback" not in result.output
+
+
+def test_missing_path(tmp_path):
+    assert_one_line_error(invoke("run", tmp_path / "nope.mp4", "--out", tmp_path / "t.json"), 2, "no such file")
+
+
+def test_folder_without_videos(tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "readme.txt").write_text("x")
+    assert_one_line_error(invoke("run", tmp_path / "in", "--out", tmp_path / "out", "-q"), 2, "no videos found")
+
+
+def test_text_file_named_mp4(tmp_path):
+    fake = tmp_path / "fake.mp4"
+    fake.write_text("hello\n" * 100)
+    assert_one_line_error(invoke("run", fake, "--out", tmp_path / "t.json", "-q"), 2, "cannot decode")
+
+
+def test_unknown_format_and_detector(tmp_path):
+    assert_one_line_error(invoke("run", EXAMPLE_CLIP, "--out", tmp_path / "t.json", "--format", "xml"), 1,
+                          "unknown format")
+    assert_one_line_error(invoke("run", EXAMPLE_CLIP, "--out", tmp_path / "t.json", "--detectors", "hog"), 1,
+                          "unknown detector")
+
+
+def test_wrong_yolo_weights_file(tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    result = invoke("run", EXAMPLE_CLIP, "--out", tmp_path / "t.json", "--pose", "yolo-crop", "-q",
+                    "--detectors", "yolo", "--yolo-weights", bad)
+    assert_one_line_error(result, 3, "cannot load YOLO weights")
+
+
+def test_video_with_nobody_gives_valid_empty_tracks(tmp_path, empty_scene_video):
+    out = tmp_path / "out" / "empty.json"
+    result = invoke("run", empty_scene_video, "--out", out, "-q", "--pose", "yolo-crop")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(out.read_text())
+    assert doc["schema"] == SCHEMA and len(doc["frames"]) == 12 and doc["tracks"] == []
+    assert all(f["people"] == [] for f in doc["frames"])
+    assert doc["stats"]["complete"] is True
+    assert (tmp_path / "out" / "empty.jsonl").exists()
+
+
+def test_folder_batch_isolates_failures_and_resumes(tmp_path, empty_scene_video):
+    folder = tmp_path / "in"
+    (folder / "sub").mkdir(parents=True)
+    empty_scene_video.rename(folder / "sub" / "good.avi")
+    (folder / "broken.mp4").write_bytes(b"\x00" * 2048)
+    (folder / "notes.txt").write_text("junk")
+    (folder / ".hidden.mp4").write_bytes(b"x")
+    out = tmp_path / "out"
+    result = invoke("run", folder, "--out", out, "-q", "--pose", "yolo-crop")
+    assert result.exit_code == 1, result.output  # one video failed
+    assert (out / "sub" / "good.json").exists() and not (out / "broken.json").exists()
+    summary = json.loads((out / "summary.json").read_text())
+    status = {row["video"].split("/")[-1]: row["status"] for row in summary["videos"]}
+    assert status == {"broken.mp4": "failed", "good.avi": "done"}
+    assert "failed" in result.output and "cannot decode" in result.output
+    before = (out / "sub" / "good.json").stat().st_mtime_ns
+    again = invoke("run", folder, "--out", out, "-q", "--pose", "yolo-crop", "--resume")
+    status = {r["video"].split("/")[-1]: r["status"] for r in json.loads((out / "summary.json").read_text())["videos"]}
+    assert status == {"broken.mp4": "failed", "good.avi": "skipped"} and again.exit_code == 1
+    assert (out / "sub" / "good.json").stat().st_mtime_ns == before
+
+
+@pytest.fixture(scope="module")
+def clip_run(tmp_path_factory):
+    """One real run of the default pipeline on the first 40 frames of the bundled clip, with an overlay."""
+    out = tmp_path_factory.mktemp("clip")
+    result = invoke("run", EXAMPLE_CLIP, "--out", out / "tracks.json", "--render", out / "overlay.mp4",
+                    "--max-frames", "40", "-q")
+    assert result.exit_code == 0, result.output
+    return out, json.loads((out / "tracks.json").read_text())
+
+
+def test_clip_json_schema(clip_run):
+    _, doc = clip_run
+    assert doc["schema"] == SCHEMA
+    assert doc["video"]["fps"] == 10.0 and doc["video"]["width"] == 768 and doc["video"]["height"] == 576
+    assert doc["models"]["detectors"] == ["yolo", "ssdlite"] and doc["models"]["skeleton"] == "coco17"
+    assert doc["config"]["detect"]["nms_iou"] == 0.6 and doc["config"]["pose"]["oks_nms"] == 0.4
+    assert [f["frame_index"] for f in doc["frames"]] == list(range(40))
+    for frame in doc["frames"]:
+        assert frame["time_s"] == pytest.approx(frame["frame_index"] / 10.0)
+        ids = [p["track_id"] for p in frame["people"]]
+        assert len(ids) == len(set(ids))
+        for p in frame["people"]:
+            assert len(p["keypoints"]) == 17 and all(len(k) == 3 for k in p["keypoints"])
+            x1, y1, x2, y2 = p["box_xyxy"]
+            assert 0 <= x1 < x2 <= 768 and 0 <= y1 < y2 <= 576
+            assert 0 <= p["score"] <= p["box_score"] <= 1
+
+
+def test_clip_people_found_and_ids_persist(clip_run):
+    _, doc = clip_run
+    counts = [len(f["people"]) for f in doc["frames"]]
+    assert sum(c >= 2 for c in counts) >= 0.9 * len(counts), counts  # the clip shows 3-6 walkers from frame 0
+    lengths = sorted((t["length"] for t in doc["tracks"]), reverse=True)
+    assert lengths[0] >= 30 and lengths[1] >= 30, lengths  # at least two people tracked through most of the clip
+    assert all(t["length"] >= 2 for t in doc["tracks"])  # tracklets shorter than 2 frames are pruned
+    people = sum(counts)
+    assert people == doc["stats"]["people"]
+    # Keypoints lie inside (or near) their person's box for confident keypoints.
+    for frame in doc["frames"]:
+        for p in frame["people"]:
+            kp = np.array(p["keypoints"])
+            x1, y1, x2, y2 = p["box_xyxy"]
+            good = kp[kp[:, 2] > 0.5]
+            pad = 0.3 * (y2 - y1)
+            assert np.all((good[:, 0] > x1 - pad) & (good[:, 0] < x2 + pad) & (good[:, 1] > y1 - pad)
+                          & (good[:, 1] < y2 + pad))
+
+
+def test_clip_overlay_and_render_command(clip_run, tmp_path):
+    out, doc = clip_run
+    import cv2
+
+    cap = cv2.VideoCapture(str(out / "overlay.mp4"))
+    assert cap.get(cv2.CAP_PROP_FRAME_COUNT) == 40 and cap.get(cv2.CAP_PROP_FPS) == 10.0
+    cap.release()
+    result = invoke("render", EXAMPLE_CLIP, out / "tracks.json", "--out", tmp_path / "again.avi", "--max-frames", 50)
+    assert result.exit_code == 0, result.output
+    cap = cv2.VideoCapture(str(tmp_path / "again.avi"))
+    assert cap.get(cv2.CAP_PROP_FRAME_COUNT) == 50  # frames past the tracked ones are copied unchanged
+    cap.release()

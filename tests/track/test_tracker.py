@@ -1,0 +1,81 @@
+"""Scenario tests for the tracker core with no motion model (remembered poses stay in place)."""
+
+import numpy as np
+import pytest
+
+from posetrack_cli.config import TrackConfig
+from posetrack_cli.records import COCO17, Poses
+from posetrack_cli.track.tracker import PoseTracker, TrackState
+
+FRAME = np.zeros((10, 10, 3), np.uint8)
+# A standing person template (17 COCO keypoints) 100 px tall, centred on x = 0.
+TEMPLATE = np.array([[0, 0], [-3, -3], [3, -3], [-6, 0], [6, 0], [-15, 20], [15, 20], [-18, 40], [18, 40],
+                     [-18, 60], [18, 60], [-10, 60], [10, 60], [-10, 80], [10, 80], [-10, 100], [10, 100]], float)
+
+
+def poses_at(xs, y=0.0) -> Poses:
+    kp = np.zeros((len(xs), 17, 3), np.float32)
+    boxes = np.zeros((len(xs), 4), np.float32)
+    ys = y if isinstance(y, list) else [y] * len(xs)
+    for i, (x, y) in enumerate(zip(xs, ys)):
+        kp[i, :, :2] = TEMPLATE + [x, y]
+        kp[i, :, 2] = 0.9
+        boxes[i] = [x - 20, y - 5, x + 20, y + 105]
+    return Poses(boxes, np.ones(len(xs)), kp, np.ones(len(xs)), COCO17)
+
+
+def run(tracker, xs_per_frame):
+    return [tracker.update(FRAME, poses_at(xs)).track_ids.tolist() for xs in xs_per_frame]
+
+
+def test_two_people_crossing_keep_their_ids():
+    # A walks right, B walks left 40 px further back (lower in the image), 4 px per frame; their boxes overlap
+    # from frame 8 to 17. The input order flips every other frame: ids must follow the people, not the rows.
+    tracker = PoseTracker(TrackConfig(flow="none"))
+    ids = []
+    for t in range(25):
+        xs, ys = [100 + 4 * t, 200 - 4 * t], [0.0, 40.0]
+        if t % 2:
+            xs, ys = xs[::-1], ys[::-1]
+        ids.append((t % 2, tracker.update(FRAME, poses_at(xs, ys)).track_ids.tolist()))
+    for t, (flipped, row) in enumerate(ids):
+        assert row == ([2, 1] if flipped else [1, 2]), f"frame {t}: {row}"
+
+
+def test_new_person_gets_a_new_id_and_ids_are_per_instance():
+    tracker = PoseTracker(TrackConfig(flow="none"))
+    assert run(tracker, [[100], [102], [104, 400]]) == [[1], [1], [1, 2]]
+    other = PoseTracker(TrackConfig(flow="none"))
+    assert run(other, [[50]]) == [[1]]  # a second tracker counts from 1 too
+    tracker.reset()
+    assert run(tracker, [[400]]) == [[1]]
+
+
+@pytest.mark.parametrize("memory, expected_id", [(8, 1), (1, 2)])
+def test_person_hidden_for_five_frames(memory, expected_id):
+    tracker = PoseTracker(TrackConfig(flow="none", memory_frames=memory))
+    ids = run(tracker, [[100], [100], [], [], [], [], [], [100]])
+    assert ids[-1] == [expected_id]
+
+
+def test_track_states_and_retirement_after_memory():
+    tracker = PoseTracker(TrackConfig(flow="none", memory_frames=3))
+    run(tracker, [[100, 300], [100]])
+    assert tracker.states == {1: TrackState.ACTIVE, 2: TrackState.LOST}
+    run(tracker, [[100], [100]])  # id 2 was last seen 3 frames ago: out of a 3-frame memory
+    assert tracker.states == {1: TrackState.ACTIVE}
+
+
+def test_hungarian_vs_greedy_in_the_tracker():
+    # Unambiguous case: both matchers agree, and pose_index points back at the input rows.
+    for matching in ("hungarian", "greedy"):
+        tracker = PoseTracker(TrackConfig(flow="none", matching=matching))
+        tracker.update(FRAME, poses_at([100, 300]))
+        tracks = tracker.update(FRAME, poses_at([302, 101]))
+        assert tracks.track_ids.tolist() == [2, 1]
+        assert tracks.pose_index.tolist() == [0, 1]
+
+
+def test_dissimilar_pose_starts_new_track():
+    tracker = PoseTracker(TrackConfig(flow="none", min_similarity=0.5))
+    assert run(tracker, [[100], [180]]) == [[1], [2]]
