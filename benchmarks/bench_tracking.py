@@ -1,0 +1,217 @@
+"""Tracking ablation on synthetic sequences, scored with the built-in PoseTrack evaluator (poseval rules).
+
+Ground truth: people (PoseTrack-15 figures of random size) walking with random velocities under a panning camera,
+some occluded for 3-10 frames (then neither annotated nor detected). Simulated pose estimates: joint jitter,
+missed detections, wrong low-score joints and false-positive people (some lasting 2-3 frames). Frames are rendered
+(a textured background and one textured body per person, nearer people in front) so the optical flow is real
+(OpenCV DIS by default). Each configuration tracks, prunes, exports PoseTrack 2017 files and is evaluated:
+
+    python benchmarks/bench_tracking.py [--sequences 8] [--frames 80] [--flow dis|farneback|none] [--json out.json]
+
+Rows: MDPN (Hungarian, L = 8, prune < 2 frames), then one change at a time (MDPN section 2 ablation).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from posetrack_cli.config import OutputConfig, TrackConfig
+from posetrack_cli.evaluate.posetrack import evaluate_posetrack
+from posetrack_cli.export.posetrack import PAPER_BOX_THRESHOLD, PAPER_KEYPOINT_THRESHOLD, write_posetrack17
+from posetrack_cli.records import POSETRACK15, FrameResult, Poses, Tracks
+from posetrack_cli.track.propagate import make_propagator
+from posetrack_cli.track.prune import count_track_lengths, short_tracks
+from posetrack_cli.track.tracker import PoseTracker
+from posetrack_cli.video import VideoInfo
+
+WIDTH, HEIGHT = 640, 360
+# PoseTrack-15 figure (joint ids of POSETRACK_EVAL.md), pixels at scale 1, centred on the hips' midpoint.
+FIGURE = np.array([(-10, 45), (-10, 25), (-10, 0), (10, 0), (10, 25), (10, 45), (-22, 0), (-20, -18), (-15, -35),
+                   (15, -35), (20, -18), (22, 0), (0, -40), (0, -48), (0, -62)], np.float64)
+HEAD_BOX = np.array([-10.0, -64.0, 10.0, -38.0])  # x1, y1, x2, y2 at scale 1: diagonal 32.8 -> head size 19.7 px
+
+
+@dataclass(frozen=True)
+class Noise:
+    jitter_px: float = 2.0  # joint position noise (sigma, at scale 1)
+    miss_rate: float = 0.08  # a visible person is not detected
+    bad_joint_rate: float = 0.05  # a joint lands 15-40 px off with a low score (0.05-0.35)
+    fp_per_frame: float = 0.3  # false-positive people per frame (Poisson); 30 % of them last 2-3 frames
+    occlusion_rate: float = 0.5  # share of people hidden once for 3-10 frames
+
+
+@dataclass
+class Sequence:
+    frames: list[np.ndarray]  # rendered BGR frames
+    gt: dict  # PT17 annolist
+    poses: list[Poses]  # simulated pose estimates per frame
+
+
+def _trajectories(rng, n_people: int, n_frames: int, noise: Noise):
+    pan = rng.uniform(-5, 5, 2) * [1, 0.3]
+    pos = np.c_[rng.uniform(60, WIDTH - 60, n_people), rng.uniform(80, HEIGHT - 80, n_people)]
+    vel = rng.uniform(-9, 9, (n_people, 2)) * [1, 0.4]
+    scale = rng.uniform(0.8, 1.3, n_people)
+    hidden = np.zeros((n_frames, n_people), bool)
+    for p in range(n_people):
+        if rng.random() < noise.occlusion_rate:
+            start, length = rng.integers(5, n_frames - 12), rng.integers(3, 11)
+            hidden[start:start + length, p] = True
+    out = []
+    for _ in range(n_frames):
+        out.append(pos.copy())
+        vel += rng.normal(0, 0.3, vel.shape)
+        pos = pos + vel + pan
+        low, high = np.array([40, 80]), np.array([WIDTH - 40, HEIGHT - 60])
+        vel = np.where((pos < low) | (pos > high), -vel, vel)
+        pos = np.clip(pos, low, high)
+    return np.array(out), scale, hidden, pan
+
+
+def _texture(rng, shape: tuple[int, int], sigma: float) -> np.ndarray:
+    """Smooth random colour texture stretched to the full 0..255 range (DIS needs contrast to follow it)."""
+    noise = cv2.GaussianBlur(rng.integers(0, 255, (*shape, 3), dtype=np.uint8), (0, 0), sigma)
+    return cv2.normalize(noise, None, 0, 255, cv2.NORM_MINMAX)
+
+
+def _render(background, offset, centres, scale, hidden_row, textures) -> np.ndarray:
+    ox, oy = int(round(offset[0])) % WIDTH, int(round(offset[1])) % HEIGHT
+    frame = np.roll(background, (-oy, -ox), axis=(0, 1))[:HEIGHT, :WIDTH].copy()
+    for p in np.argsort(scale):  # bigger (nearer) people drawn last, in front
+        if hidden_row[p]:
+            continue
+        w, h = int(24 * scale[p]), int(60 * scale[p])
+        cx, cy = int(round(centres[p, 0])), int(round(centres[p, 1] - 8 * scale[p]))
+        x0, y0, x1, y1 = max(cx - w, 0), max(cy - h, 0), min(cx + w, WIDTH), min(cy + h, HEIGHT)
+        if x1 > x0 and y1 > y0:
+            patch = cv2.resize(textures[p], (2 * w, 2 * h))
+            frame[y0:y1, x0:x1] = patch[y0 - (cy - h):y1 - (cy - h), x0 - (cx - w):x1 - (cx - w)]
+    return frame
+
+
+def _estimate(rng, noise: Noise, centre, scale, box_score=None) -> tuple[np.ndarray, np.ndarray, float]:
+    kp = centre + FIGURE * scale + rng.normal(0, noise.jitter_px * scale, FIGURE.shape)
+    scores = rng.uniform(0.5, 1.0, 15)
+    bad = rng.random(15) < noise.bad_joint_rate
+    kp[bad] += rng.uniform(15, 40, (bad.sum(), 1)) * rng.choice([-1, 1], (bad.sum(), 2))
+    scores[bad] = rng.uniform(0.05, 0.35, bad.sum())
+    box = np.r_[kp.min(0) - 8 * scale, kp.max(0) + 8 * scale]
+    return np.c_[kp, scores], box, rng.uniform(0.6, 1.0) if box_score is None else box_score
+
+
+def _frame_poses(rng, noise: Noise, centres, scale, hidden_row, ghosts) -> Poses:
+    people = [_estimate(rng, noise, centres[p], scale[p]) for p in range(len(centres))
+              if not hidden_row[p] and rng.random() >= noise.miss_rate]
+    people += [_estimate(rng, noise, c, s, rng.uniform(0.2, 0.8)) for c, s in ghosts]
+    kp = np.array([p[0] for p in people]).reshape(-1, 15, 3)
+    boxes = np.array([p[1] for p in people]).reshape(-1, 4)
+    box_scores = np.array([p[2] for p in people])
+    return Poses(boxes, box_scores, kp, box_scores * kp[:, :, 2].mean(1) if len(kp) else box_scores, POSETRACK15)
+
+
+def make_sequence(seed: int, n_frames: int, noise: Noise = Noise()) -> Sequence:
+    rng = np.random.default_rng(seed)
+    n_people = int(rng.integers(3, 7))
+    traj, scale, hidden, pan = _trajectories(rng, n_people, n_frames, noise)
+    background = _texture(rng, (HEIGHT * 2, WIDTH * 2), 4.0)
+    textures = [_texture(rng, (160, 80), 2.0) for _ in range(n_people)]
+    frames, poses, annolist, ghosts = [], [], [], []  # ghost: (centre, scale, frames it lives on)
+    for k in range(n_frames):
+        frames.append(_render(background, -pan * k, traj[k], scale, hidden[k], textures))
+        ghosts = [(c + rng.normal(0, 3, 2), s, left - 1) for c, s, left in ghosts if left > 0]
+        for _ in range(rng.poisson(noise.fp_per_frame)):
+            ghosts.append((rng.uniform([40, 80], [WIDTH - 40, HEIGHT - 60]), rng.uniform(0.7, 1.2),
+                           int(rng.integers(1, 3)) if rng.random() < 0.3 else 0))
+        poses.append(_frame_poses(rng, noise, traj[k], scale, hidden[k], [(c, s) for c, s, _ in ghosts]))
+        annolist.append({"image": [{"name": f"{seed:03d}/{k:06d}.jpg"}], "annorect": [
+            _gt_rect(p, traj[k, p], scale[p]) for p in range(n_people) if not hidden[k, p]]})
+    return Sequence(frames, {"annolist": annolist}, poses)
+
+
+def _gt_rect(track_id: int, centre, scale) -> dict:
+    kp = centre + FIGURE * scale
+    head = np.r_[centre, centre] + HEAD_BOX * scale
+    return {"track_id": [track_id], "x1": [head[0]], "y1": [head[1]], "x2": [head[2]], "y2": [head[3]],
+            "annopoints": [{"point": [{"id": [j], "x": [x], "y": [y]} for j, (x, y) in enumerate(kp)]}]}
+
+
+def run_tracker(seq: Sequence, config: TrackConfig) -> tuple[list[FrameResult], float]:
+    tracker = PoseTracker(config, make_propagator(config.flow, config.flow_scale))
+    results, start = [], time.perf_counter()
+    for k, (frame, poses) in enumerate(zip(seq.frames, seq.poses)):
+        results.append(FrameResult(k, k / 25.0, tracker.update(frame, poses)))
+    elapsed = time.perf_counter() - start
+    pruned = short_tracks(count_track_lengths(r.tracks.track_ids for r in results), config.min_track_length)
+    kept = []
+    for r in results:
+        keep = np.flatnonzero([t not in pruned for t in r.tracks.track_ids])
+        kept.append(FrameResult(r.frame_index, r.time_s, Tracks(r.tracks.poses.select(keep),
+                                                                r.tracks.track_ids[keep], keep)))
+    return kept, 1000 * elapsed / len(results)
+
+
+def evaluate(sequences: list[Sequence], config: TrackConfig, output: OutputConfig) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        gt_dir, pred_dir, ms = Path(tmp, "gt"), Path(tmp, "pred"), []
+        gt_dir.mkdir()
+        for i, seq in enumerate(sequences):
+            (gt_dir / f"{i:03d}.json").write_text(json.dumps(seq.gt))
+            results, t = run_tracker(seq, config)
+            ms.append(t)
+            info = VideoInfo(f"{i:03d}.mp4", 25.0, WIDTH, HEIGHT, len(seq.frames))
+            write_posetrack17(pred_dir / f"{i:03d}.json", results, info, output)
+        r = evaluate_posetrack(gt_dir, pred_dir)
+    counts = r["mot"]["counts"]
+    return {"mAP": r["ap"]["total"], "MOTA": r["mot"]["total"]["mota"], "switches": sum(counts["num_switches"]),
+            "false_pos": sum(counts["num_false_positives"]), "misses": sum(counts["num_misses"]),
+            "ms_per_frame": float(np.mean(ms))}
+
+
+def configurations(flow: str) -> list[tuple[str, TrackConfig, OutputConfig]]:
+    mdpn = TrackConfig(matching="hungarian", memory_frames=8, min_track_length=2, flow=flow)
+    paper = OutputConfig(keypoint_threshold=PAPER_KEYPOINT_THRESHOLD, box_threshold=PAPER_BOX_THRESHOLD)
+    return [
+        ("MDPN: Hungarian, L=8, prune<2", mdpn, paper),
+        ("greedy matching", replace(mdpn, matching="greedy"), paper),
+        ("L=1 (previous frame only)", replace(mdpn, memory_frames=1), paper),
+        ("no pruning", replace(mdpn, min_track_length=1), paper),
+        ("greedy, L=1, no pruning (Xiao et al.)", replace(mdpn, matching="greedy", memory_frames=1,
+                                                          min_track_length=1), paper),
+        ("no flow (poses stay put)", replace(mdpn, flow="none"), paper),
+        ("no export thresholds", mdpn, OutputConfig()),
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sequences", type=int, default=8)
+    parser.add_argument("--frames", type=int, default=80)
+    parser.add_argument("--flow", default="dis", choices=["dis", "farneback", "none"])
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args(argv)
+    sequences = [make_sequence(seed, args.frames) for seed in range(args.sequences)]
+    rows = []
+    print(f"{args.sequences} sequences x {args.frames} frames, flow {args.flow}\n")
+    print("| configuration | mAP | MOTA | ID switches | FP | misses | tracker ms/frame |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, track, output in configurations(args.flow):
+        row = {"configuration": name, **evaluate(sequences, track, output)}
+        rows.append(row)
+        print(f"| {name} | {row['mAP']:.1f} | {row['MOTA']:.1f} | {row['switches']:.0f} | {row['false_pos']:.0f} | "
+              f"{row['misses']:.0f} | {row['ms_per_frame']:.1f} |", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""``posetrack eval``: PoseTrack mAP + MOTA of a prediction folder, or COCO keypoint AP of a results file.
+
+Registered by the main CLI with ``main.add_command(eval_cmd)``; bad inputs raise ``InputError`` (one line, exit code).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import click
+
+from posetrack_cli.errors import InputError
+
+
+def _jsonable(value):
+    """NaN / inf -> null (JSON has no NaN), recursively."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _write_json(path: Path, result: dict) -> None:
+    from posetrack_cli.export.atomic import atomic_write
+
+    with atomic_write(path) as fh:
+        json.dump(_jsonable(result), fh, indent=1)
+        fh.write("\n")
+
+
+@click.command("eval")
+@click.option("--gt", "gt", type=click.Path(path_type=Path), default=None,
+              help="Ground-truth folder: one PoseTrack 2017 or 2018 JSON per sequence.")
+@click.option("--pred", "pred", type=click.Path(path_type=Path), required=True,
+              help="Prediction folder (same file names as --gt), or a COCO results JSON with --coco.")
+@click.option("--coco", "coco", type=click.Path(path_type=Path), default=None,
+              help="COCO keypoint annotation JSON: evaluate --pred as COCO keypoint results (pycocotools).")
+@click.option("--json", "json_out", type=click.Path(path_type=Path), default=None,
+              help="Also write every metric to this JSON file.")
+def eval_cmd(gt: Path | None, pred: Path, coco: Path | None, json_out: Path | None) -> None:
+    """Score predictions: PoseTrack mAP and MOTA (as the official poseval), or COCO keypoint AP."""
+    if (gt is None) == (coco is None):
+        raise InputError("give either --gt GT_DIR (PoseTrack) or --coco GT.json (COCO keypoints), with --pred")
+    if coco is not None:
+        from posetrack_cli.evaluate.coco import evaluate_coco_keypoints, format_coco_table
+
+        if not pred.is_file():
+            raise InputError(f"{pred}: COCO results file not found")
+        result = evaluate_coco_keypoints(coco, pred)
+        table = format_coco_table(result)
+    else:
+        from posetrack_cli.evaluate.posetrack import evaluate_posetrack, format_table
+
+        result = evaluate_posetrack(gt, pred)
+        table = format_table(result)
+        table += f"\n({result['sequences']} sequences, {result['frames']} labelled frames)"
+    click.echo(table)
+    if json_out is not None:
+        _write_json(json_out, result)
+        click.echo(f"metrics written to {json_out}")

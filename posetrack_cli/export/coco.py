@@ -1,0 +1,47 @@
+"""COCO keypoint results (the list ``pycocotools`` ``loadRes`` reads): one entry per exported person.
+
+Entry: ``{"image_id", "category_id": 1, "keypoints": [x, y, score] * 17, "score"}``; no ``bbox`` on purpose, so that
+``loadRes`` takes the keypoint branch (area from the keypoint extent), as for COCO keypoint submissions.
+``OutputConfig.box_threshold`` drops people; ``keypoint_threshold`` is not applied because a COCO result must carry
+all 17 keypoints and OKS ignores their scores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Iterable
+
+from posetrack_cli.config import OutputConfig
+from posetrack_cli.errors import OutputError
+from posetrack_cli.export.atomic import atomic_write
+from posetrack_cli.records import COCO17, FrameResult
+from posetrack_cli.video import VideoInfo
+
+
+def coco_results(frames: Iterable[FrameResult], config: OutputConfig, image_ids: list[int] | None = None
+                 ) -> list[dict]:
+    """COCO result entries of ``frames``; image id = ``image_ids[frame_index]`` or the frame index itself."""
+    results = []
+    for result in frames:
+        poses = result.tracks.poses
+        if len(poses) and poses.skeleton != COCO17:
+            raise OutputError(f"COCO results need COCO-17 keypoints; the pose model gives {poses.skeleton.name}")
+        if image_ids is not None and result.frame_index >= len(image_ids):
+            raise OutputError(f"frame {result.frame_index} has no COCO image id ({len(image_ids)} ids given)")
+        image = int(image_ids[result.frame_index]) if image_ids is not None else int(result.frame_index)
+        for i in range(len(poses)):
+            if poses.box_scores[i] < config.box_threshold:
+                continue
+            flat = [round(float(v), 2 if c < 2 else 4) for kp in poses.keypoints[i] for c, v in enumerate(kp)]
+            results.append({"image_id": image, "category_id": 1, "keypoints": flat,
+                            "score": round(float(poses.scores[i]), 4)})
+    return results
+
+
+def write_coco_results(path: str | os.PathLike, frames: Iterable[FrameResult], info: VideoInfo,
+                       config: OutputConfig, image_ids: list[int] | None = None) -> None:
+    """Write the COCO keypoint results of one video (``info`` is unused: COCO results carry no video fields)."""
+    results = coco_results(frames, config, image_ids)
+    with atomic_write(path) as fh:
+        json.dump(results, fh, separators=(",", ":"))

@@ -1,0 +1,54 @@
+"""``posetrack eval`` through click.testing (the command on its own; the main CLI registers it)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from posetrack_cases import frames, pred_rect, two_people_gt, write_case
+
+from posetrack_cli.cli_eval import eval_cmd
+from posetrack_cli.errors import InputError
+
+
+def test_eval_prints_table_and_writes_json(tmp_path):
+    # The missed-person case: AP 83.3 per joint, MOTA 75 (see test_posetrack_eval).
+    pred = frames([[pred_rect(0, 5)], [pred_rect(0, 5), pred_rect(1, 7)], [pred_rect(0, 5), pred_rect(1, 7)]])
+    gt_dir, pred_dir = write_case(tmp_path, two_people_gt(3), pred)
+    out = tmp_path / "metrics.json"
+    result = CliRunner().invoke(eval_cmd, ["--gt", str(gt_dir), "--pred", str(pred_dir), "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "&" + " 83.3 &" * 7 + " 83.3 \\\\" in result.output
+    assert "& 75.0 &" in result.output
+    saved = json.loads(out.read_text())
+    assert saved["ap"]["total"] == pytest.approx(250 / 3)
+    assert saved["mot"]["total"]["mota"] == pytest.approx(75.0)
+
+
+def test_eval_needs_gt_or_coco(tmp_path):
+    result = CliRunner().invoke(eval_cmd, ["--pred", str(tmp_path)])
+    assert isinstance(result.exception, InputError)
+    assert "either --gt" in str(result.exception)
+
+
+def test_eval_missing_folder_is_an_input_error(tmp_path):
+    result = CliRunner().invoke(eval_cmd, ["--gt", str(tmp_path / "no"), "--pred", str(tmp_path)])
+    assert isinstance(result.exception, InputError)
+    assert "\n" not in str(result.exception)
+
+
+def test_eval_coco_mode(tmp_path):
+    from posetrack_cli.records import COCO17
+
+    kp = [[100.0 + 5 * i, 50.0 + 15 * i] for i in range(17)]
+    ann = {"id": 1, "image_id": 1, "category_id": 1, "iscrowd": 0, "num_keypoints": 17, "area": 20000.0,
+           "bbox": [100, 50, 80, 240], "keypoints": [v for x, y in kp for v in (x, y, 2)]}
+    gt = {"images": [{"id": 1, "width": 640, "height": 480}], "annotations": [ann],
+          "categories": [{"id": 1, "name": "person", "keypoints": list(COCO17.keypoints)}]}
+    res = [{"image_id": 1, "category_id": 1, "keypoints": [v for x, y in kp for v in (x, y, 0.9)], "score": 0.9}]
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    (tmp_path / "res.json").write_text(json.dumps(res))
+    result = CliRunner().invoke(eval_cmd, ["--coco", str(tmp_path / "gt.json"), "--pred", str(tmp_path / "res.json")])
+    assert result.exit_code == 0, result.output
+    assert "100.0" in result.output.splitlines()[-1]  # AP 1.0 printed in percent
