@@ -23,6 +23,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None 
     except OSError as exc:
         raise OutputError(f"cannot write {target}: {exc.strerror or exc}; choose a writable output path") from None
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; outputs get the usual permissions
         with os.fdopen(fd, mode, encoding=None if binary else encoding) as handle:
             yield handle
             handle.flush()
@@ -34,6 +35,12 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None 
     except BaseException:
         _remove_quietly(tmp)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _remove_quietly(path: str) -> None:

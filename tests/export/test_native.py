@@ -81,3 +81,15 @@ def test_atomic_write_unwritable_folder_is_a_clear_error(tmp_path):
     with pytest.raises(OutputError, match="cannot write"):
         with atomic_write(blocker / "sub" / "out.json") as fh:
             fh.write("x")
+
+
+def test_atomic_write_uses_umask_permissions(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        with atomic_write(tmp_path / "p.json") as fh:
+            fh.write("{}")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "p.json").stat().st_mode & 0o777 == 0o644
