@@ -1,0 +1,178 @@
+"""Top-down pose estimation with a heatmap network (MSPN, MDPN): boxes -> affine crops -> one batched forward
+(plus the mirrored crops for the flip test) -> decoding on the network's device -> keypoints in frame pixels.
+
+All crops of all given frames go through the network together, in chunks of ``PoseConfig.batch_size`` images per
+forward. On CUDA the network runs in fp16 autocast (``PoseConfig.amp``); on every device BatchNorm is folded into the
+convolutions and tensors are channels_last (both switchable in the constructor).
+
+MDPN networks also predict the PoseTrack head joints (``head_top``, ``neck``) that COCO-17 lacks. ``estimate``
+returns COCO-17 ``Poses``; ``estimate_with_extras`` returns, per frame, the ``Poses`` and an (N, E, 3) array of the
+extra joints named by ``TopDownEstimator.extra_keypoints`` (E = 0 for MSPN), rows matching the poses.
+``posetrack15_keypoints`` assembles PoseTrack-15 keypoints from both for the exporter.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from posetrack_cli.config import PoseConfig
+from posetrack_cli.nets.resnet import fold_batchnorm
+from posetrack_cli.pose.base import rescore
+from posetrack_cli.pose.crops import box_to_center_size, crop_images, crop_warps, invert_warps
+from posetrack_cli.pose.decode import decode_to_frame, flip_back
+from posetrack_cli.records import POSETRACK15, SKELETONS, Detections, Poses, Skeleton
+from posetrack_cli.zoo import ModelCard, load_card, resolve_weights
+
+log = logging.getLogger(__name__)
+
+
+def autocast_context(device: torch.device, amp: bool):
+    """fp16 autocast on CUDA when ``amp``; a no-op context elsewhere (CPU runs in float32)."""
+    if device.type == "cuda" and amp:
+        return torch.autocast(device_type="cuda", dtype=torch.float16)
+    return contextlib.nullcontext()
+
+
+def flip_permutation(names: Sequence[str], skeleton: Skeleton) -> np.ndarray:
+    """The skeleton's left/right permutation for its keypoints, extended over extra (centre-line or
+    ``left_``/``right_``-named) joints that follow them."""
+    perm = list(skeleton.flip_permutation())
+    for name in names[skeleton.num_keypoints:]:
+        mirror = name.replace("left_", "\0").replace("right_", "left_").replace("\0", "right_")
+        perm.append(list(names).index(mirror) if mirror in names else len(perm))
+    return np.asarray(perm)
+
+
+def normalise(crops: torch.Tensor, card: ModelCard, device: torch.device,
+              memory_format: torch.memory_format = torch.contiguous_format) -> torch.Tensor:
+    """(N, h, w, 3) BGR uint8 -> (N, 3, h, w) float, in the card's channel order and statistics, on ``device``."""
+    x = crops.to(device, non_blocking=True)
+    if card.color == "rgb":
+        x = x.flip(-1)
+    x = x.permute(0, 3, 1, 2).float()
+    mean = torch.tensor(card.mean, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(card.std, device=device).view(1, 3, 1, 1)
+    return ((x - mean) / std).contiguous(memory_format=memory_format)
+
+
+class TopDownEstimator:
+    """A heatmap network with its model card; implements ``pose.base.PoseEstimator``."""
+
+    def __init__(self, net: nn.Module, card: ModelCard, config: PoseConfig, device: torch.device | str, *,
+                 optimize: bool = True, channels_last: bool = True) -> None:
+        """``net`` needs ``predict(x) -> (B, C, h/4, w/4)`` heatmaps whose channels are the card's skeleton,
+        followed by any extra joints named in ``net.output_keypoints``. It is put in eval mode, moved to
+        ``device`` and, with ``optimize``, has its BatchNorm folded in place (its state_dict changes).
+        ``channels_last``: NHWC tensors on every device; the issue asks for it on CUDA (tensor cores), and
+        benchmarks/bench_mspn.py measured it 1.1-1.7x faster on the CPU as well; False keeps NCHW."""
+        self.name = card.name
+        self.card = card
+        self.config = config
+        self.device = torch.device(device)
+        self.skeleton = SKELETONS[card.skeleton]
+        names = tuple(getattr(net, "output_keypoints", self.skeleton.keypoints))
+        if names[: self.skeleton.num_keypoints] != self.skeleton.keypoints:
+            raise ValueError(f"{card.name}: the network's keypoints do not start with {self.skeleton.name}'s")
+        self.extra_keypoints: tuple[str, ...] = names[self.skeleton.num_keypoints:]
+        self._flip_perm = torch.as_tensor(flip_permutation(names, self.skeleton), device=self.device)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        net = net.eval().requires_grad_(False)
+        if optimize:
+            fold_batchnorm(net)
+        self.net = net.to(self.device, memory_format=self.memory_format)
+
+    @classmethod
+    def from_card(cls, name: str, config: PoseConfig, device: torch.device | str,
+                  weights: str | None = None) -> TopDownEstimator:
+        """Build the card's network and load its weights (``weights``, else ``config.weights``, else the weights
+        folder or the cache); ``WeightsError`` when they are missing or do not fit."""
+        from posetrack_cli.nets.checkpoint import load_checkpoint
+        from posetrack_cli.nets.registry import build_network
+
+        card = load_card(name)
+        path = resolve_weights(card, weights if weights is not None else config.weights)
+        net = build_network(card.network, card.network_args)
+        load_checkpoint(net, path, card.weights.layout)
+        return cls(net, card, config, device)
+
+    # ---------------------------------------------------------------------------------------------- estimation
+    def estimate(self, frames: Sequence[np.ndarray], detections: Sequence[Detections]) -> list[Poses]:
+        return [poses for poses, _ in self.estimate_with_extras(frames, detections)]
+
+    def estimate_with_extras(self, frames: Sequence[np.ndarray],
+                             detections: Sequence[Detections]) -> list[tuple[Poses, np.ndarray]]:
+        """Per frame: the poses and the (N, E, 3) extra joints ``self.extra_keypoints`` (frame pixels, score)."""
+        if len(frames) != len(detections):
+            raise ValueError(f"{len(frames)} frames but {len(detections)} detection sets")
+        crops, inverse = self._crops(frames, detections)
+        keypoints = self._keypoints(crops, inverse)
+        out, start = [], 0
+        k = self.skeleton.num_keypoints
+        for dets in detections:
+            rows = keypoints[start:start + len(dets)]
+            start += len(dets)
+            scores = (rescore(dets.scores, rows[:, :k, 2], self.config.rescore_keypoint_threshold)
+                      if self.config.rescore else dets.scores)
+            out.append((Poses(dets.boxes_xyxy, dets.scores, rows[:, :k], scores, self.skeleton), rows[:, k:]))
+        return out
+
+    def _crops(self, frames: Sequence[np.ndarray],
+               detections: Sequence[Detections]) -> tuple[np.ndarray, np.ndarray]:
+        """All crops (N, h, w, 3) BGR uint8 of all frames and their crop -> frame maps (N, 2, 3)."""
+        size = self.card.input_size
+        crops, inverse = [np.zeros((0, size[1], size[0], 3), np.uint8)], [np.zeros((0, 2, 3))]
+        for frame, dets in zip(frames, detections):
+            if len(dets) == 0:
+                continue
+            centers, sizes = box_to_center_size(dets.boxes_xyxy, self.config.aspect_ratio, self.config.padding)
+            warps = crop_warps(centers, sizes, size)
+            crops.append(crop_images(frame, warps, size))
+            inverse.append(invert_warps(warps))
+        return np.concatenate(crops), np.concatenate(inverse)
+
+    @torch.inference_mode()
+    def _keypoints(self, crops: np.ndarray, inverse: np.ndarray) -> np.ndarray:
+        """(N, h, w, 3) crops -> (N, K + E, 3) keypoints in frame pixels, in chunks of the batch size."""
+        total = self.skeleton.num_keypoints + len(self.extra_keypoints)
+        out = np.zeros((len(crops), total, 3), np.float32)
+        chunk = max(1, self.config.batch_size // 2) if self.config.flip_test else max(1, self.config.batch_size)
+        for start in range(0, len(crops), chunk):
+            batch = torch.from_numpy(crops[start:start + chunk])
+            if self.device.type == "cuda":
+                batch = batch.pin_memory()
+            heatmaps = self.heatmaps(normalise(batch, self.card, self.device, self.memory_format))
+            inv = torch.from_numpy(inverse[start:start + chunk]).to(self.device)
+            keypoints = decode_to_frame(heatmaps, inv, self.card.input_size, self.config.blur_kernel,
+                                        self.config.quarter_offset)
+            out[start:start + chunk] = keypoints.cpu().numpy()
+        return out
+
+    def heatmaps(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalised crops (B, 3, h, w) -> float32 heatmaps (B, K + E, h/4, w/4), flip-test averaged if enabled.
+        With the flip test, plain and mirrored crops share one forward of 2B images."""
+        flip = self.config.flip_test
+        with autocast_context(self.device, self.config.amp):
+            y = self.net.predict(torch.cat([x, x.flip(-1)]) if flip else x)
+        y = y.float()
+        if not flip:
+            return y
+        plain, mirrored = y.chunk(2)
+        return (plain + flip_back(mirrored, self._flip_perm)) * 0.5
+
+
+def posetrack15_keypoints(keypoints: np.ndarray, extras: np.ndarray, extra_names: Sequence[str],
+                          skeleton: Skeleton) -> np.ndarray:
+    """COCO-style keypoints (N, K, 3) of ``skeleton`` plus extra joints (N, E, 3) -> PoseTrack-15 (N, 15, 3),
+    by name (PoseTrack ``neck`` / ``head_top`` from the extras). A missing joint raises ``ValueError``."""
+    names = list(skeleton.keypoints) + list(extra_names)
+    missing = [n for n in POSETRACK15.keypoints if n not in names]
+    if missing:
+        raise ValueError(f"cannot build PoseTrack-15 keypoints: {missing} not predicted")
+    both = np.concatenate([keypoints, extras], 1)
+    return both[:, [names.index(n) for n in POSETRACK15.keypoints]]
