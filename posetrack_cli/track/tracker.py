@@ -14,8 +14,9 @@ import numpy as np
 
 from posetrack_cli.config import TrackConfig
 from posetrack_cli.pose.oks import box_areas, oks_matrix
-from posetrack_cli.records import Poses, Tracks
+from posetrack_cli.records import Detections, Poses, Tracks
 from posetrack_cli.track.assignment import MATCHERS
+from posetrack_cli.track.boxprop import propagated_boxes
 from posetrack_cli.track.propagate import Propagator, StillPropagator
 
 
@@ -31,6 +32,7 @@ class _Remembered:
     track_ids: np.ndarray  # (M,) int64
     keypoints: np.ndarray  # (M, K, 3) float64, x/y in current-frame pixels after propagation
     areas: np.ndarray  # (M,) float64, OKS scale of each pose (its box area)
+    scores: np.ndarray  # (M,) float32, instance score (the score a propagated box inherits)
 
 
 def best_similarity(poses: Poses, memory: list[_Remembered], sigmas, keypoint_threshold: float
@@ -64,11 +66,29 @@ class PoseTracker:
     def reset(self) -> None:
         self._next_id = 1
         self._memory: deque[_Remembered] = deque(maxlen=self.config.memory_frames)
+        self._advanced = False
         self.states: dict[int, TrackState] = {}
+
+    def advance(self, frame_bgr: np.ndarray) -> None:
+        """Move the remembered poses into ``frame_bgr`` (once per frame; ``update`` does it when not done yet)."""
+        if not self._advanced:
+            self._propagate_memory(frame_bgr)
+            self._advanced = True
+
+    def candidate_boxes(self, keypoint_threshold: float) -> Detections:
+        """Box propagation (Xiao et al.): boxes around the poses of the latest remembered frame, moved into the
+        current frame and enlarged by 15 %; call after ``advance``. Scores are the remembered pose scores."""
+        if not self._memory or not len(self._memory[-1].track_ids):
+            return Detections.empty()
+        last = self._memory[-1]
+        boxes = propagated_boxes(last.keypoints, keypoint_threshold)
+        ok = np.isfinite(boxes).all(1)
+        return Detections(boxes[ok], last.scores[ok])
 
     def update(self, frame_bgr: np.ndarray, poses: Poses) -> Tracks:
         """Assign a track id to every pose of the next frame (ids are >= 1, unique within a frame)."""
-        self._propagate_memory(frame_bgr)
+        self.advance(frame_bgr)
+        self._advanced = False
         track_ids, sim = best_similarity(poses, list(self._memory), poses.skeleton.sigmas,
                                          self.config.keypoint_threshold)
         pairs = MATCHERS[self.config.matching](sim, self.config.min_similarity)
@@ -95,7 +115,7 @@ class PoseTracker:
 
     def _remember(self, ids: np.ndarray, poses: Poses) -> None:
         self._memory.append(_Remembered(ids.copy(), poses.keypoints.astype(np.float64),
-                                        box_areas(poses.boxes_xyxy)))
+                                        box_areas(poses.boxes_xyxy), poses.scores.copy()))
 
     def _update_states(self, ids: np.ndarray) -> None:
         """Matched ids become ACTIVE, remembered ones LOST; ids no longer in memory are retired (forgotten)."""

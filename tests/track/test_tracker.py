@@ -79,3 +79,32 @@ def test_hungarian_vs_greedy_in_the_tracker():
 def test_dissimilar_pose_starts_new_track():
     tracker = PoseTracker(TrackConfig(flow="none", min_similarity=0.5))
     assert run(tracker, [[100], [180]]) == [[1], [2]]
+
+
+class ShiftPropagator:
+    """A known flow field: everything moves (+10, +5) px per frame."""
+
+    def reset(self):
+        pass
+
+    def advance(self, frame):
+        pass
+
+    def move(self, points):
+        return np.asarray(points, float) + [10.0, 5.0]
+
+
+def test_candidate_boxes_follow_the_motion_and_grow_15_percent():
+    tracker = PoseTracker(TrackConfig(memory_frames=8), ShiftPropagator())
+    assert len(tracker.candidate_boxes(0.3)) == 0
+    tracker.update(FRAME, poses_at([100]))
+    tracker.advance(FRAME)
+    boxes = tracker.candidate_boxes(0.3)
+    # Template joints span x -18..18, y -3..100 around x = 100 -> moved by (10, 5): x 92..128, y 2..105.
+    # Enlarged 15 %: width 36 -> 41.4, height 103 -> 118.45, centre (110, 53.5).
+    np.testing.assert_allclose(boxes.boxes_xyxy, [[110 - 20.7, 53.5 - 59.225, 110 + 20.7, 53.5 + 59.225]],
+                               rtol=1e-5)
+    assert boxes.scores.tolist() == [1.0]
+    # update() after advance() does not move the memory a second time: the shifted pose matches exactly.
+    shifted = poses_at([110], 5.0)
+    assert tracker.update(FRAME, shifted).track_ids.tolist() == [1]
