@@ -26,7 +26,7 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=100)
     ap.add_argument("--pose", default="auto")
     ap.add_argument("--detectors", default="yolo,ssdlite")
-    ap.add_argument("--yolo-imgsz", type=int, default=1280)
+    ap.add_argument("--yolo-imgsz", type=int, default=960)
     ap.add_argument("--video", default=str(CLIP))
     args = ap.parse_args()
     config = PipelineConfig(detect=DetectConfig(detectors=tuple(args.detectors.split(",")),

@@ -21,8 +21,9 @@ EXIT_TERMINATED = 143  # SIGTERM (128 + SIGTERM)
 EXIT_INTERNAL = 70  # EX_SOFTWARE: an unexpected error inside posetrack
 
 
-class Terminated(Exception):
-    """Raised from the SIGTERM handler so that context managers close files and the summary is written."""
+class Terminated(BaseException):
+    """Raised from the SIGTERM handler so that context managers close files and the summary is written (a
+    BaseException, like KeyboardInterrupt, so that no ``except Exception`` on the way swallows it)."""
 
 
 def _csv(value: str) -> tuple[str, ...]:
@@ -81,6 +82,7 @@ def main(verbose: int) -> None:
     """Find every person in a video, estimate their keypoints and track them with stable ids."""
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    _quiet_opencv(verbose)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _on_sigterm)  # stop cleanly: files close, the batch summary is written
 
@@ -108,7 +110,7 @@ def main(verbose: int) -> None:
               help="Detector score floor.")
 @click.option("--yolo-weights", type=click.Path(path_type=Path), default=None,
               help="YOLO weights for detection and yolo-crop pose (default: bundled yolo11n-pose.pt).")
-@click.option("--yolo-imgsz", type=click.IntRange(min=32), default=1280, show_default=True,
+@click.option("--yolo-imgsz", type=click.IntRange(min=32), default=960, show_default=True,
               help="YOLO detector input size.")
 @click.option("--oks-nms", type=float, default=0.4, show_default=True, help="OKS-NMS threshold (MDPN 0.4; 0 = off).")
 @click.option("--flip-test/--no-flip-test", default=True, show_default=True, help="Flip test in the pose network.")
@@ -123,19 +125,21 @@ def main(verbose: int) -> None:
               help="Minimum OKS to continue a track.")
 @click.option("--min-track-length", type=click.IntRange(min=1), default=2, show_default=True,
               help="Prune tracklets shorter than this (MDPN 2).")
-@click.option("--export-kpt-threshold", type=click.FloatRange(0, 1), default=0.0, show_default=True,
-              help="PoseTrack exports drop keypoints below this score.")
-@click.option("--export-box-threshold", type=click.FloatRange(0, 1), default=0.0, show_default=True,
-              help="PoseTrack exports drop people whose box score is below this.")
+@click.option("--export-kpt-threshold", type=click.FloatRange(0, 1), default=0.4, show_default=True,
+              help="PoseTrack exports drop keypoints below this score (Simple Baselines 0.4; MOTA counts every "
+                   "exported joint).")
+@click.option("--export-box-threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="PoseTrack exports drop people whose box score is below this (Simple Baselines 0.5).")
 @click.option("--resume", is_flag=True, help="Folder mode: skip videos whose finished output exists and is valid.")
 @click.option("--profile", is_flag=True, help="Print the time spent in each stage.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 def run_cmd(source: Path, out: Path, render: Path | None, resume: bool, profile: bool, quiet: bool, **opts) -> None:
     """Track the people in a video, or in every video under a folder."""
-    from posetrack_cli.batch import run_batch, run_single
+    from posetrack_cli.batch import limit_heap_growth, run_batch, run_single
 
+    limit_heap_growth()  # memory stays flat on long videos (see benchmarks/bench_memory.py)
     config = build_config(opts)
-    if not source.exists():
+    if not source.exists() and not source.is_symlink():  # probe() names a broken link as such
         raise InputError(f"{source}: no such file or folder; check the path")
     if source.is_dir():
         results = run_batch(source, out, config, render, resume=resume, quiet=quiet)
@@ -147,18 +151,10 @@ def run_cmd(source: Path, out: Path, render: Path | None, resume: bool, profile:
 
 
 def _print_summary(results, profile: bool) -> None:
-    for r in results:
-        line = f"{r.status:7s} {r.video}: {r.frames} frames, {r.people} people, {r.tracks} tracks, {r.seconds:.1f} s"
-        if r.frames and r.seconds:
-            line += f" ({r.frames / r.seconds:.2f} fps)"
-        click.echo(line + (f" -> {r.output}" if r.status == "done" else ""))
-        for note in (r.warning, r.error):
-            if note:
-                click.echo(f"        {note}")
-        if profile and r.profile:
-            total = sum(r.profile.values()) or 1.0
-            for stage, sec in sorted(r.profile.items(), key=lambda kv: -kv[1]):
-                click.echo(f"        {stage:7s} {sec:8.2f} s {100 * sec / total:5.1f} %")
+    from posetrack_cli.batch import format_summary
+
+    for line in format_summary(results, profile):
+        click.echo(line)
 
 
 @main.command("render")
@@ -183,5 +179,31 @@ def render_cmd(video: Path, tracks: Path, out: Path, max_frames: int | None) -> 
     click.echo(f"wrote {out} ({n} frames at {info.fps:g} fps)")
 
 
+def _quiet_opencv(verbose: int) -> None:
+    """OpenCV's own stderr lines ("[ERROR:0@0.1] global cap_ffmpeg_impl.hpp ... Could not find decoder") would
+    follow our one-line errors; they are shown only with -vv."""
+    import os
+
+    if verbose < 2:
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET for the FFmpeg inside OpenCV
+    import cv2
+
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_INFO if verbose >= 2
+                                  else cv2.utils.logging.LOG_LEVEL_SILENT)
+
+
 def _on_sigterm(signum, frame) -> None:
     raise Terminated()
+
+
+def _register_subcommands() -> None:
+    from posetrack_cli.cli_eval import eval_cmd
+    from posetrack_cli.cli_train import train_cmd
+    from posetrack_cli.cli_weights import weights
+
+    main.add_command(eval_cmd)
+    main.add_command(train_cmd)
+    main.add_command(weights)
+
+
+_register_subcommands()

@@ -23,9 +23,11 @@ from posetrack_cli.pose.oks import box_areas, oks_nms
 from posetrack_cli.records import FrameResult, Poses
 from posetrack_cli.track.propagate import make_propagator
 from posetrack_cli.track.tracker import PoseTracker
-from posetrack_cli.video import VideoInfo, iter_frames, probe
+from posetrack_cli.video import Frame, VideoInfo, iter_timed_frames, probe, truncation_note
 
 log = logging.getLogger(__name__)
+
+DEFAULT_POSE_CARD = "mspn-2x50-coco"  # the MDPN/MSPN default: 2xMSPN-50, COCO val2017 AP 0.754 (MMPose zoo)
 
 
 @dataclass
@@ -46,23 +48,22 @@ class Stages:
 
 
 def build_estimator(config: PipelineConfig, device: str) -> PoseEstimator:
-    """The chosen pose model; ``auto`` takes the default MSPN card when its weights are present and otherwise falls
-    back to the bundled YOLO crop estimator (logged once)."""
-    from posetrack_cli.errors import WeightsError
+    """The chosen pose model. ``auto`` takes the best model card whose weights are present (or the default MSPN
+    card with ``--pose-weights``) and otherwise falls back to the bundled YOLO crop estimator, saying so once."""
+    from posetrack_cli.pose.topdown import TopDownEstimator
     from posetrack_cli.pose.yolo_crop import YoloCropEstimator
+    from posetrack_cli.zoo import auto_card
 
     pose = config.pose
-    name = pose.model
-    if name != "yolo-crop":
-        from posetrack_cli.pose.topdown import TopDownEstimator
-
-        card = "mspn-2x50-coco" if name == "auto" else name
-        try:
-            return TopDownEstimator.from_card(card, pose, resolve_device(device), weights=pose.weights)
-        except WeightsError as exc:
-            if name != "auto":
-                raise
-            log.warning("pose model %s unavailable (%s); using the bundled yolo-crop estimator", card, exc)
+    if pose.model == "yolo-crop":
+        return YoloCropEstimator(resolve_path(config.detect.yolo_weights, DEFAULT_YOLO_WEIGHTS), pose, device)
+    if pose.model != "auto":
+        return TopDownEstimator.from_card(pose.model, pose, resolve_device(device), weights=pose.weights)
+    card = DEFAULT_POSE_CARD if pose.weights else getattr(auto_card(), "name", None)
+    if card is not None:
+        return TopDownEstimator.from_card(card, pose, resolve_device(device), weights=pose.weights)
+    log.warning("no MSPN/MDPN weights found (see `posetrack weights list`); using the bundled yolo-crop pose "
+                "estimator")
     return YoloCropEstimator(resolve_path(config.detect.yolo_weights, DEFAULT_YOLO_WEIGHTS), pose, device)
 
 
@@ -93,10 +94,9 @@ class Profile:
         return now
 
 
-def _batches(info: VideoInfo, size: int, max_frames: int | None, profile: Profile
-             ) -> Iterator[list[tuple[int, np.ndarray]]]:
+def _batches(info: VideoInfo, size: int, max_frames: int | None, profile: Profile) -> Iterator[list[Frame]]:
     batch, t = [], time.perf_counter()
-    for item in iter_frames(info, max_frames):
+    for item in iter_timed_frames(info, max_frames):
         batch.append(item)
         if len(batch) == size:
             profile.add("decode", t)
@@ -108,13 +108,14 @@ def _batches(info: VideoInfo, size: int, max_frames: int | None, profile: Profil
 
 
 def track_video(info: VideoInfo, stages: Stages, stream: native.JsonlStream, profile: Profile,
-                on_frames: Callable[[int], None] | None = None) -> int:
-    """The frame loop. Every finished frame is appended to ``stream`` at once. Returns frames processed."""
+                on_frames: Callable[[int], None] | None = None) -> tuple[int, float]:
+    """The frame loop. Every finished frame is appended to ``stream`` at once.
+    Returns (frames processed, time of the last one in seconds)."""
     cfg = stages.config
     tracker = stages.new_tracker()
-    done = 0
+    done, last_time = 0, -1.0
     for batch in _batches(info, cfg.frame_batch, cfg.max_frames, profile):
-        frames = [f for _, f in batch]
+        frames = [f.image for f in batch]
         t = time.perf_counter()
         dets = stages.detector.detect(frames)
         t = profile.add("detect", t)
@@ -122,22 +123,22 @@ def track_video(info: VideoInfo, stages: Stages, stream: native.JsonlStream, pro
         t = profile.add("pose", t)
         poses = [suppress_poses(p, cfg.pose.min_pose_score, cfg.pose.oks_nms) for p in poses]
         t = profile.add("nms", t)
-        for (index, frame), p in zip(batch, poses):
-            tracks = tracker.update(frame, p)
+        for frame, p in zip(batch, poses):
+            tracks = tracker.update(frame.image, p)
             t = profile.add("track", t)
-            stream.write(FrameResult(index, index / info.fps, tracks))
+            stream.write(FrameResult(frame.index, frame.time_s, tracks))
             t = profile.add("write", t)
-        done += len(batch)
+        done, last_time = done + len(batch), batch[-1].time_s
         if on_frames:
             on_frames(len(batch))
-    return done
+    return done, last_time
 
 
 @dataclass
 class VideoResult:
     video: str
     output: str
-    status: str  # "done" or "failed"
+    status: str  # "done" or "failed" here; batch adds "skipped" and "interrupted"
     frames: int = 0
     people: int = 0
     tracks: int = 0
@@ -162,8 +163,8 @@ def run_video(path: str | Path, out_json: str | Path, stages: Stages, render: st
     profile = Profile()
     header = {"video": info.to_dict(), "models": stages.models(), "config": _config_dict(stages.config)}
     with native.JsonlStream(out_json.with_suffix(".jsonl"), header) as stream:
-        frames = track_video(info, stages, stream, profile, on_frames)
-        warning = _truncation_warning(info, frames, stages.config.max_frames)
+        frames, last_time = track_video(info, stages, stream, profile, on_frames)
+        warning = truncation_note(info, frames, last_time, stages.config.max_frames)
         stream.finish(truncated=bool(warning))
     t = time.perf_counter()
     final = native.read_stream(stream.path)
@@ -177,13 +178,6 @@ def run_video(path: str | Path, out_json: str | Path, stages: Stages, render: st
     profile.add("write", t)
     return VideoResult(str(path), str(out_json), "done", frames, stats["people"], stats["tracks"],
                        time.perf_counter() - start, warning, profile=dict(profile.seconds))
-
-
-def _truncation_warning(info: VideoInfo, frames: int, max_frames: int | None) -> str:
-    expected = info.frame_count if max_frames is None else min(info.frame_count, max_frames)
-    if expected and frames < expected - 1:  # containers may count one frame more than they decode
-        return f"truncated: decoded {frames} of {expected} announced frames; results for decoded frames kept"
-    return ""
 
 
 def _config_dict(config: PipelineConfig) -> dict:

@@ -47,13 +47,14 @@ def draw_tracks(frame: np.ndarray, result: FrameResult, keypoint_threshold: floa
 
 
 def render_video(info: VideoInfo, results: Iterable[FrameResult], out_path: str | os.PathLike,
-                 keypoint_threshold: float = 0.3, max_frames: int | None = None) -> int:
-    """Decode the video again and write every frame with its tracks drawn, at the source fps and size.
-    Frames without a result are written unchanged; ``max_frames`` stops where tracking stopped.
-    Returns the number of frames written."""
+                 keypoint_threshold: float = 0.3, max_frames: int | None = None, keep_audio: bool = True) -> int:
+    """Decode the video again and write every frame with its tracks drawn, at the source fps and (upright) size.
+    Frames without a result are written unchanged; ``max_frames`` stops where tracking stopped. An .mp4 is H.264 with
+    the source's audio when ffmpeg is present (see ``VideoSink``). Returns the number of frames written."""
     by_index: Iterator[FrameResult] = iter(results)
     pending = next(by_index, None)
-    with VideoSink(Path(out_path), info.fps, (info.width, info.height)) as sink:
+    audio = info.path if keep_audio else None
+    with VideoSink(Path(out_path), info.fps, (info.width, info.height), audio_from=audio) as sink:
         for index, frame in iter_frames(info, max_frames):
             while pending is not None and pending.frame_index < index:
                 pending = next(by_index, None)

@@ -1,13 +1,18 @@
-"""Video in and out: ``VideoInfo``, a streaming frame generator over anything OpenCV reads, and ``VideoSink``."""
+"""Video in and out: ``VideoInfo``, a streaming frame generator over anything OpenCV reads, ``VideoSink`` and the
+folder scan.
+
+Frames are decoded upright: a rotation stored in the container (phone videos) is applied by the decoder, so widths,
+heights and every coordinate posetrack writes are those of the frame as a player shows it.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 import cv2
 import numpy as np
@@ -17,90 +22,159 @@ from posetrack_cli.errors import InputError, OutputError
 log = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts", ".3gp")
+REENCODE_HINT = "re-encode it, e.g. ffmpeg -i IN -c:v libx264 OUT.mp4"
 
 
 @dataclass(frozen=True)
 class VideoInfo:
     path: str
-    fps: float  # frames per second reported by the container (25 when it reports none)
-    width: int  # pixels
-    height: int  # pixels
+    fps: float  # frames per second reported by the container (25 when it reports none); an average for VFR video
+    width: int  # pixels of the upright (displayed) frame
+    height: int  # pixels of the upright (displayed) frame
     frame_count: int  # frames the container announces (may be 0 or wrong for streams and truncated files)
+    rotation: int = 0  # degrees clockwise the decoder turned the stored frames to show them upright (0/90/180/270)
 
     def to_dict(self) -> dict:
         return {"path": self.path, "fps": self.fps, "width": self.width, "height": self.height,
-                "frame_count": self.frame_count}
+                "frame_count": self.frame_count, "rotation": self.rotation}
+
+
+class Frame(NamedTuple):
+    index: int  # 0-based decode order
+    time_s: float  # presentation time from the container, seconds from the first frame
+    image: np.ndarray  # (H, W, 3) BGR uint8, upright
+
+
+_ROTATE = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
+
+
+def upright(image: np.ndarray, rotation: int) -> np.ndarray:
+    """Turn a stored frame ``rotation`` degrees clockwise (used only where the decoder does not do it itself)."""
+    return cv2.rotate(image, _ROTATE[rotation]) if rotation in _ROTATE else image
 
 
 @contextlib.contextmanager
-def _capture(path: Path) -> Iterator[cv2.VideoCapture]:
+def _capture(path: Path) -> Iterator[tuple[cv2.VideoCapture, int]]:
+    """An open capture and the rotation still to apply to its frames (0 when the decoder turns them itself)."""
     cap = cv2.VideoCapture(str(path))
     try:
-        yield cap
+        rotation = int(cap.get(cv2.CAP_PROP_ORIENTATION_META) or 0) % 360 if cap.isOpened() else 0
+        auto = cap.isOpened() and cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1) \
+            and bool(cap.get(cv2.CAP_PROP_ORIENTATION_AUTO))
+        yield cap, 0 if auto else rotation
     finally:
         cap.release()
+
+
+def _as_bgr(image: np.ndarray) -> np.ndarray:
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    return image
 
 
 def probe(path: str | os.PathLike) -> VideoInfo:
     """Open ``path`` and read its first frame; a clear ``InputError`` when it is missing or not a video."""
     p = Path(path)
     if not p.exists():
+        if p.is_symlink():
+            raise InputError(f"{p}: broken symbolic link (to {os.readlink(p)}); fix or remove the link")
         raise InputError(f"{p}: no such file; check the path")
     if p.is_dir():
         raise InputError(f"{p} is a folder; give a video file, or pass the folder to process every video in it")
+    if not p.is_file():
+        raise InputError(f"{p}: not a regular file (a pipe or device?); give a video file")
     if not os.access(p, os.R_OK):
         raise InputError(f"{p}: permission denied; make the file readable")
     if p.stat().st_size == 0:
         raise InputError(f"{p}: empty file (0 bytes); it is not a video")
-    with _capture(p) as cap:
+    with _capture(p) as (cap, rotation):
         ok, frame = cap.read() if cap.isOpened() else (False, None)
         if not ok or frame is None:
-            raise InputError(f"{p}: cannot decode any frame (not a video, corrupt, or a codec OpenCV lacks); "
-                             "re-encode it, e.g. ffmpeg -i IN -c:v libx264 OUT.mp4")
+            raise InputError(f"{p}: cannot decode any frame: {_why_undecodable(p)}")
         fps = cap.get(cv2.CAP_PROP_FPS)
         count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        applied = int(cap.get(cv2.CAP_PROP_ORIENTATION_META) or 0) % 360
+    frame = upright(frame, rotation)
     fps = float(fps) if fps and np.isfinite(fps) and 0 < fps < 1000 else 25.0
-    return VideoInfo(str(p), fps, int(frame.shape[1]), int(frame.shape[0]), max(count, 0))
+    return VideoInfo(str(p), fps, int(frame.shape[1]), int(frame.shape[0]), max(count, 0), applied)
 
 
-def iter_frames(info: VideoInfo, max_frames: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield ``(index, frame)`` with frames as BGR uint8 (H, W, 3), grayscale input converted to BGR.
+def _why_undecodable(path: Path) -> str:
+    from posetrack_cli.media import describe_undecodable
 
-    Streams: one frame in memory at a time. Stops early at the end of decodable data; the caller compares the count
-    with ``info.frame_count`` to report truncation.
+    return describe_undecodable(path) or f"not a video, corrupt, or a codec OpenCV lacks; {REENCODE_HINT}"
+
+
+def iter_timed_frames(info: VideoInfo, max_frames: int | None = None) -> Iterator[Frame]:
+    """Yield every decodable ``Frame`` in order, upright, BGR (grayscale and BGRA converted).
+
+    Streams: one frame in memory at a time. Times come from the container's timestamps (right for variable frame
+    rate), falling back to index / fps where a timestamp is missing or goes backwards. Stops early at the end of
+    decodable data; ``truncation_note`` compares what was decoded with what the container announced.
     """
-    with _capture(Path(info.path)) as cap:
-        index = 0
+    with _capture(Path(info.path)) as (cap, rotation):
+        index, last = 0, -1.0
         while max_frames is None or index < max_frames:
-            ok, frame = cap.read()
-            if not ok or frame is None:
+            ok, image = cap.read()
+            if not ok or image is None:
                 return
-            if frame.ndim == 2:
-                frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
-            elif frame.shape[2] == 4:
-                frame = cv2.cvtColor(frame, cv2.COLOR_BGRA2BGR)
-            yield index, frame
+            msec = cap.get(cv2.CAP_PROP_POS_MSEC)
+            time_s = msec / 1000.0 if np.isfinite(msec) and msec / 1000.0 > last else \
+                (index / info.fps if index == 0 else last + 1.0 / info.fps)
+            last = time_s
+            yield Frame(index, time_s, upright(_as_bgr(image), rotation))
             index += 1
 
 
-class VideoSink:
-    """Write frames to a video at a given fps and size; used as a context manager, written to a temporary name and
-    renamed on success (a failed run leaves no half file under the final name)."""
+def iter_frames(info: VideoInfo, max_frames: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    """``(index, frame)`` pairs of ``iter_timed_frames``."""
+    for frame in iter_timed_frames(info, max_frames):
+        yield frame.index, frame.image
 
-    def __init__(self, path: str | os.PathLike, fps: float, size: tuple[int, int]) -> None:
+
+def truncation_note(info: VideoInfo, decoded: int, last_time_s: float, max_frames: int | None) -> str:
+    """A warning when decoding stopped before the announced end of the video ("" when it did not).
+
+    Containers without a frame index (MKV, WebM, variable frame rate) announce duration x fps, so a frame-count
+    shortfall only counts when the last decoded frame is also more than two frame intervals before that duration.
+    """
+    expected = info.frame_count if max_frames is None else min(info.frame_count, max_frames)
+    if not expected or decoded >= expected - 1:  # containers may count one frame more than they decode
+        return ""
+    if last_time_s + 2.0 / info.fps >= info.frame_count / info.fps:
+        return ""
+    return f"truncated: decoded {decoded} of {expected} announced frames; results for decoded frames kept"
+
+
+class VideoSink:
+    """Write frames to a video at a given fps; used as a context manager. Frames go to a temporary name through
+    OpenCV (mp4v for .mp4, XVID for .avi) and are renamed on success, so a failed run leaves no half file.
+
+    For .mp4, when an ffmpeg binary is present (``media.ffmpeg_exe``), the file is then re-encoded as H.264 at
+    exactly ``fps`` with the audio of ``audio_from``; if that fails for any reason the mp4v file is kept. Odd widths
+    and heights are padded with one black column/row (H.264 yuv420p and mp4v need even sizes).
+    """
+
+    def __init__(self, path: str | os.PathLike, fps: float, size: tuple[int, int],
+                 audio_from: str | os.PathLike | None = None) -> None:
         self.path = Path(path)
         self.fps = fps
-        self.size = size  # (width, height)
-        self._tmp = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix or '.mp4'}")
+        self.size = (size[0] + size[0] % 2, size[1] + size[1] % 2)  # (width, height), even
+        self.audio_from = audio_from
+        self._tmp = partial_path(self.path)
         self._writer: cv2.VideoWriter | None = None
         self.frames_written = 0
+        self.codec = ""  # "h264", "mp4v" or "xvid" once written
 
     def __enter__(self) -> VideoSink:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OutputError(f"cannot create {self.path.parent}: {exc.strerror}; choose a writable path") from None
-        fourcc = cv2.VideoWriter_fourcc(*("XVID" if self.path.suffix.lower() == ".avi" else "mp4v"))
+        self.codec = "xvid" if self.path.suffix.lower() == ".avi" else "mp4v"
+        fourcc = cv2.VideoWriter_fourcc(*("XVID" if self.codec == "xvid" else "mp4v"))
         self._writer = cv2.VideoWriter(str(self._tmp), fourcc, self.fps, self.size)
         if not self._writer.isOpened():
             raise OutputError(f"cannot open {self.path} for writing video; check the folder and the file suffix "
@@ -108,26 +182,111 @@ class VideoSink:
         return self
 
     def write(self, frame: np.ndarray) -> None:
+        h, w = frame.shape[:2]
+        if (w, h) != self.size:
+            frame = cv2.copyMakeBorder(frame, 0, max(0, self.size[1] - h), 0, max(0, self.size[0] - w),
+                                       cv2.BORDER_CONSTANT, value=(0, 0, 0))[:self.size[1], :self.size[0]]
         self._writer.write(frame)
         self.frames_written += 1
 
     def __exit__(self, exc_type, exc, tb) -> None:
         self._writer.release()
-        if exc_type is None:
-            os.replace(self._tmp, self.path)
+        if exc_type is not None:
+            _unlink_quietly(self._tmp)
+            return
+        written = _frame_count(self._tmp)
+        if written != self.frames_written:  # OpenCV's writer fails silently (disk full, no encoder)
+            _unlink_quietly(self._tmp)
+            raise OutputError(f"cannot write {self.path}: {written} of {self.frames_written} frames reached the "
+                              "file (disk full?)")
+        if self.codec == "mp4v" and self._to_h264():
+            self.codec = "h264"
         else:
-            with contextlib.suppress(OSError):
-                self._tmp.unlink()
+            _replace(self._tmp, self.path)
+
+    def _to_h264(self) -> bool:
+        """Re-encode the mp4v file as H.264 (+ source audio) over ``self.path``; False when that is not possible."""
+        from posetrack_cli import media
+
+        if media.ffmpeg_exe() is None:
+            log.info("no ffmpeg: %s stays MPEG-4 part 2 (mp4v); pip install imageio-ffmpeg for H.264", self.path)
+            return False
+        h264 = partial_path(self.path, "h264-partial")
+        seconds = self.frames_written / self.fps
+        attempts = [self.audio_from, None] if self.audio_from is not None else [None]
+        for audio in attempts:
+            try:
+                media.encode_h264(self._tmp, h264, self.fps, audio, seconds)
+                if _frame_count(h264) == self.frames_written:
+                    _replace(h264, self.path)
+                    _unlink_quietly(self._tmp)
+                    return True
+                log.warning("H.264 encode of %s lost frames; trying again", self.path)
+            except media.MediaError as exc:
+                log.warning("H.264 encode of %s%s failed (%s)", self.path, " with audio" if audio else "", exc)
+            _unlink_quietly(h264)
+        log.warning("%s kept as mp4v", self.path)
+        return False
+
+
+def partial_path(path: Path, stage: str = "partial") -> Path:
+    """A temporary name ``VideoSink`` writes ``path`` under (a leftover of a killed run is safe to delete)."""
+    return path.with_name(f".{path.stem}.{stage}{path.suffix or '.mp4'}")
+
+
+def sink_leftovers(path: Path) -> list[Path]:
+    """Temporary files a killed ``VideoSink`` for ``path`` may have left behind."""
+    return [partial_path(path), partial_path(path, "h264-partial")]
+
+
+def _frame_count(path: Path) -> int:
+    cap = cv2.VideoCapture(str(path))
+    try:
+        return int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if cap.isOpened() else 0
+    finally:
+        cap.release()
+
+
+def _replace(src: Path, dst: Path) -> None:
+    try:
+        os.replace(src, dst)
+    except OSError as exc:
+        _unlink_quietly(src)
+        raise OutputError(f"cannot write {dst}: {exc.strerror or exc}") from None
+
+
+def _unlink_quietly(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink()
+
+
+@dataclass
+class FolderScan:
+    """The videos under a folder, and the sub-folders that could not be listed."""
+
+    videos: list[Path] = field(default_factory=list)
+    unreadable: list[Path] = field(default_factory=list)
+
+
+def scan_folder(folder: str | os.PathLike) -> FolderScan:
+    """Every video file under ``folder`` (recursive, sorted; hidden files and folders skipped). Files with a video
+    suffix are listed even when unreadable or broken links, so that each is reported; folders that cannot be
+    listed are collected in ``unreadable``."""
+    root = Path(folder)
+    scan = FolderScan()
+
+    def on_error(exc: OSError) -> None:
+        scan.unreadable.append(Path(exc.filename) if exc.filename else root)
+
+    for top, dirs, files in os.walk(root, onerror=on_error):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        scan.videos += [Path(top) / f for f in files
+                        if not f.startswith(".") and Path(f).suffix.lower() in VIDEO_SUFFIXES]
+    scan.videos.sort()
+    scan.unreadable.sort()
+    return scan
 
 
 def find_videos(folder: str | os.PathLike) -> list[Path]:
-    """Every video file under ``folder`` (recursive, sorted; hidden files and folders skipped)."""
-    root = Path(folder)
-    found = []
-    for path in sorted(root.rglob("*")):
-        rel = path.relative_to(root)
-        if any(part.startswith(".") for part in rel.parts):
-            continue
-        if path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES:
-            found.append(path)
-    return found
+    """Every video file under ``folder`` (see ``scan_folder``)."""
+    return scan_folder(folder).videos

@@ -1,0 +1,134 @@
+"""The ffmpeg binary, when there is one: H.264 overlays with the source audio, and what a file holds when OpenCV
+cannot read it.
+
+The binary is ``imageio_ffmpeg.get_ffmpeg_exe()`` when imageio-ffmpeg is installed, else ``ffmpeg`` on the PATH, else
+none (overlays stay OpenCV mp4v, error messages stay generic). Every call runs ffmpeg as a subprocess with a time
+limit; a failure raises ``MediaError`` and the caller keeps what it had.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+ENCODE_TIMEOUT_S = 3600.0  # one overlay encode; long enough for hours of video, short enough to not hang forever
+PROBE_TIMEOUT_S = 30.0
+
+
+class MediaError(Exception):
+    """ffmpeg is missing or failed; the message carries ffmpeg's last error line."""
+
+
+@functools.lru_cache(maxsize=1)
+def ffmpeg_exe() -> str | None:
+    """Path of an ffmpeg binary, or None."""
+    try:
+        import imageio_ffmpeg
+
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except (ImportError, RuntimeError, OSError):
+        return shutil.which("ffmpeg")
+
+
+def fps_fraction(fps: float) -> Fraction:
+    """The exact rational frame rate behind a float (29.97002997... -> 30000/1001, 12.5 -> 25/2)."""
+    return Fraction(fps).limit_denominator(1_000_000)
+
+
+def _run(args: list[str], timeout: float) -> subprocess.CompletedProcess:
+    exe = ffmpeg_exe()
+    if exe is None:
+        raise MediaError("no ffmpeg binary (pip install imageio-ffmpeg, or put ffmpeg on the PATH)")
+    try:
+        return subprocess.run([exe, "-hide_banner", "-nostdin", *args], stdin=subprocess.DEVNULL,
+                              capture_output=True, timeout=timeout, check=False)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise MediaError(f"cannot run {exe}: {exc}") from None
+
+
+def _last_line(stderr: bytes) -> str:
+    lines = [line.strip() for line in stderr.decode("utf-8", "replace").splitlines() if line.strip()]
+    return lines[-1] if lines else "no message"
+
+
+def encode_h264(video_in: str | os.PathLike, out: str | os.PathLike, fps: float,
+                audio_from: str | os.PathLike | None = None, seconds: float | None = None) -> None:
+    """Re-encode ``video_in`` as H.264 (yuv420p, playable everywhere) into ``out``, at exactly ``fps`` with every frame
+    kept, adding the first audio stream of ``audio_from`` (if it has one) cut to ``seconds``."""
+    rate = fps_fraction(fps)
+    args = ["-loglevel", "error", "-y", "-r", f"{rate.numerator}/{rate.denominator}", "-i", str(video_in)]
+    if audio_from is not None:
+        if seconds is not None:
+            args += ["-t", f"{seconds:.6f}"]
+        args += ["-i", str(audio_from), "-map", "0:v:0", "-map", "1:a:0?", "-c:a", "aac", "-b:a", "160k"]
+    else:
+        args += ["-map", "0:v:0"]
+    args += ["-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-pix_fmt", "yuv420p", "-fps_mode",
+             "passthrough", "-map_metadata", "-1", "-movflags", "+faststart", "-f", "mp4", str(out)]
+    done = _run(args, ENCODE_TIMEOUT_S)
+    if done.returncode != 0:
+        raise MediaError(f"ffmpeg exit {done.returncode}: {_last_line(done.stderr)}")
+
+
+@dataclass(frozen=True)
+class StreamFacts:
+    """What ``ffmpeg -i`` says about a file."""
+
+    readable: bool  # ffmpeg recognised the container
+    video_codec: str | None  # e.g. "h264", "none (QQQQ / 0x51515151)" for a codec ffmpeg does not know
+    audio_codec: str | None
+    rotation: float  # display rotation in degrees counter-clockwise (0 when none)
+    duration_s: float | None  # of the longest stream
+    error: str  # ffmpeg's last line when not readable
+
+
+_STREAM = re.compile(r"Stream #\d+:\d+.*?: (Video|Audio): ([^,\n]+)")
+_ROTATION = re.compile(r"rotation of (-?[\d.]+) degrees")
+_DURATION = re.compile(r"Duration: (\d+):(\d+):([\d.]+)")
+
+
+def stream_facts(path: str | os.PathLike) -> StreamFacts:
+    """Container and codecs of ``path`` as ffmpeg sees them (``MediaError`` without ffmpeg)."""
+    done = _run(["-i", str(Path(path))], PROBE_TIMEOUT_S)  # no output file: exit status 1 by design
+    text = done.stderr.decode("utf-8", "replace")
+    video = audio = None
+    for kind, codec in _STREAM.findall(text):
+        if kind == "Video" and video is None:
+            video = codec.strip()
+        elif kind == "Audio" and audio is None:
+            audio = codec.strip()
+    rotation, duration = _ROTATION.search(text), _DURATION.search(text)
+    readable = "Input #0" in text
+    seconds = None if duration is None else \
+        int(duration.group(1)) * 3600 + int(duration.group(2)) * 60 + float(duration.group(3))
+    return StreamFacts(readable, video, audio, float(rotation.group(1)) if rotation else 0.0, seconds,
+                       "" if readable else _last_line(done.stderr))
+
+
+def describe_undecodable(path: str | os.PathLike) -> str:
+    """Why OpenCV could not decode ``path`` and what to do, from ffmpeg's view of it ("" when unknown)."""
+    try:
+        facts = stream_facts(path)
+    except MediaError:
+        return ""
+    if not facts.readable:
+        return "not a video file (no container ffmpeg knows); check what the file is"
+    if facts.video_codec is None:
+        only = f", only {facts.audio_codec.split(' ')[0]} audio" if facts.audio_codec else ""
+        return f"no video stream in it{only}"
+    if facts.video_codec.startswith("none"):
+        tag = re.search(r"\((\S+) /", facts.video_codec)
+        return f"unsupported video codec {tag.group(1) if tag else facts.video_codec!r}; " + REENCODE_HINT
+    return f"its {facts.video_codec.split(' ')[0]} video data do not decode (corrupt?); " + REENCODE_HINT
+
+
+REENCODE_HINT = "re-encode it, e.g. ffmpeg -i IN -c:v libx264 OUT.mp4"
