@@ -44,7 +44,8 @@ def build_config(opts: dict) -> PipelineConfig:
                       oks_nms=opts["oks_nms"], batch_size=opts["pose_batch"])
     track = TrackConfig(memory_frames=opts["memory_frames"], matching=opts["matching"], flow=opts["flow"],
                         flow_scale=opts["flow_scale"], min_track_length=opts["min_track_length"],
-                        min_similarity=opts["min_similarity"])
+                        min_similarity=opts["min_similarity"], box_propagation=opts["box_propagation"],
+                        smoothing=opts["smooth"])
     output = OutputConfig(formats=formats, keypoint_threshold=opts["export_kpt_threshold"],
                           box_threshold=opts["export_box_threshold"])
     return PipelineConfig(detect, pose, track, output, device=opts["device"], frame_batch=opts["frame_batch"],
@@ -123,6 +124,9 @@ def main(verbose: int) -> None:
               help="Frame scale for optical flow.")
 @click.option("--min-similarity", type=click.FloatRange(0, 1), default=0.2, show_default=True,
               help="Minimum OKS to continue a track.")
+@click.option("--box-propagation", is_flag=True,
+              help="Add boxes moved from the previous frame by flow as candidates (Xiao et al.; MDPN: off).")
+@click.option("--smooth", is_flag=True, help="One-Euro smoothing of the keypoints along each track (off).")
 @click.option("--min-track-length", type=click.IntRange(min=1), default=2, show_default=True,
               help="Prune tracklets shorter than this (MDPN 2).")
 @click.option("--export-kpt-threshold", type=click.FloatRange(0, 1), default=0.4, show_default=True,

@@ -14,13 +14,14 @@ from typing import Callable, Iterator
 import numpy as np
 
 from posetrack_cli.config import DEFAULT_YOLO_WEIGHTS, PipelineConfig, resolve_path
-from posetrack_cli.detect.base import Detector
-from posetrack_cli.detect.ensemble import build_detector
+from posetrack_cli.detect.base import Detector, keep_plausible
+from posetrack_cli.detect.ensemble import build_detector, fuse
 from posetrack_cli.device import resolve_device
 from posetrack_cli.export import native
 from posetrack_cli.pose.base import PoseEstimator
 from posetrack_cli.pose.oks import box_areas, oks_nms
-from posetrack_cli.records import FrameResult, Poses
+from posetrack_cli.records import Detections, FrameResult, Poses, Tracks
+from posetrack_cli.track.smoothing import KeypointSmoother
 from posetrack_cli.track.propagate import make_propagator
 from posetrack_cli.track.tracker import PoseTracker
 from posetrack_cli.video import Frame, VideoInfo, iter_timed_frames, probe, truncation_note
@@ -107,17 +108,40 @@ def _batches(info: VideoInfo, size: int, max_frames: int | None, profile: Profil
         yield batch
 
 
+def detect_frames(stages: Stages, tracker: PoseTracker, frames: list[np.ndarray]) -> list[Detections]:
+    """The ensemble's boxes; with box propagation (one frame at a time) the tracker's moved boxes join the NMS."""
+    dets = stages.detector.detect(frames)
+    cfg = stages.config
+    if not cfg.track.box_propagation:
+        return dets
+    tracker.advance(frames[0])
+    extra = keep_plausible(tracker.candidate_boxes(cfg.track.keypoint_threshold), 0.0, cfg.detect.min_box_height,
+                           frames[0].shape)
+    extra = Detections(extra.boxes_xyxy, extra.scores, np.full(len(extra), len(cfg.detect.detectors), np.int16))
+    return [fuse([dets[0], extra], cfg.detect.nms_iou)]
+
+
+def smooth_tracks(smoother, tracks: Tracks, time_s: float) -> Tracks:
+    """One-Euro smoothed keypoints (``--smooth``); ids and boxes unchanged."""
+    p = tracks.poses
+    keypoints = smoother.update(tracks.track_ids, p.keypoints, time_s)
+    return Tracks(Poses(p.boxes_xyxy, p.box_scores, keypoints, p.scores, p.skeleton), tracks.track_ids,
+                  tracks.pose_index)
+
+
 def track_video(info: VideoInfo, stages: Stages, stream: native.JsonlStream, profile: Profile,
                 on_frames: Callable[[int], None] | None = None) -> tuple[int, float]:
     """The frame loop. Every finished frame is appended to ``stream`` at once.
     Returns (frames processed, time of the last one in seconds)."""
     cfg = stages.config
     tracker = stages.new_tracker()
+    smoother = KeypointSmoother(fps=info.fps) if cfg.track.smoothing else None
+    batch_size = 1 if cfg.track.box_propagation else cfg.frame_batch  # propagated boxes need frame t-1 tracked
     done, last_time = 0, -1.0
-    for batch in _batches(info, cfg.frame_batch, cfg.max_frames, profile):
+    for batch in _batches(info, batch_size, cfg.max_frames, profile):
         frames = [f.image for f in batch]
         t = time.perf_counter()
-        dets = stages.detector.detect(frames)
+        dets = detect_frames(stages, tracker, frames)
         t = profile.add("detect", t)
         poses = stages.estimator.estimate(frames, dets)
         t = profile.add("pose", t)
@@ -125,6 +149,8 @@ def track_video(info: VideoInfo, stages: Stages, stream: native.JsonlStream, pro
         t = profile.add("nms", t)
         for frame, p in zip(batch, poses):
             tracks = tracker.update(frame.image, p)
+            if smoother is not None:
+                tracks = smooth_tracks(smoother, tracks, frame.time_s)
             t = profile.add("track", t)
             stream.write(FrameResult(frame.index, frame.time_s, tracks))
             t = profile.add("write", t)

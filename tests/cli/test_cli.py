@@ -147,3 +147,29 @@ def test_clip_overlay_and_render_command(clip_run, tmp_path):
     cap = cv2.VideoCapture(str(tmp_path / "again.avi"))
     assert cap.get(cv2.CAP_PROP_FRAME_COUNT) == 50  # frames past the tracked ones are copied unchanged
     cap.release()
+
+
+def test_box_propagation_and_smoothing_options(tmp_path):
+    """Both optional tracking extras run end to end on real frames and keep the schema; smoothing moves
+    keypoints of continuing tracks but never ids or boxes."""
+    plain, extras = tmp_path / "plain.json", tmp_path / "extras.json"
+    common = ("--max-frames", 6, "-q", "--pose", "yolo-crop", "--detectors", "ssdlite")
+    assert invoke("run", EXAMPLE_CLIP, "--out", plain, *common).exit_code == 0
+    result = invoke("run", EXAMPLE_CLIP, "--out", extras, *common, "--smooth")
+    assert result.exit_code == 0, result.output
+    a, b = json.loads(plain.read_text()), json.loads(extras.read_text())
+    assert b["config"]["track"]["smoothing"] is True
+    ids = lambda doc: [[p["track_id"] for p in f["people"]] for f in doc["frames"]]  # noqa: E731
+    assert ids(a) == ids(b)
+    boxes = lambda doc: [[p["box_xyxy"] for p in f["people"]] for f in doc["frames"]]  # noqa: E731
+    assert boxes(a) == boxes(b)
+    kp_a = [p["keypoints"] for p in a["frames"][-1]["people"]]
+    kp_b = [p["keypoints"] for p in b["frames"][-1]["people"]]
+    assert kp_a != kp_b  # continuing tracks are smoothed
+    assert a["frames"][0]["people"] == b["frames"][0]["people"]  # the first sighting passes through unchanged
+    result = invoke("run", EXAMPLE_CLIP, "--out", tmp_path / "prop.json", *common, "--box-propagation")
+    assert result.exit_code == 0, result.output
+    doc = json.loads((tmp_path / "prop.json").read_text())
+    assert doc["config"]["track"]["box_propagation"] is True and len(doc["frames"]) == 6
+    # Propagated boxes can only add candidates: every frame has at least as many people as without them.
+    assert all(len(p["people"]) >= len(q["people"]) for p, q in zip(doc["frames"], a["frames"]))
