@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -266,7 +267,7 @@ def test_corrupt_and_wrong_yolo_weights(tmp_path):
     import torch
 
     corrupt = tmp_path / "corrupt.pt"
-    corrupt.write_bytes(os.urandom(2048))
+    corrupt.write_bytes(bytes(np.random.default_rng(7).integers(0, 256, 2048, dtype=np.uint8)))
     wrong = tmp_path / "wrong.pt"
     torch.save({"state_dict": {"w": torch.zeros(2)}}, wrong)
     for weights in (corrupt, wrong):
@@ -280,7 +281,7 @@ def test_corrupt_and_wrong_pose_weights(tmp_path):
     import torch
 
     corrupt = tmp_path / "corrupt.pth"
-    corrupt.write_bytes(os.urandom(2048))
+    corrupt.write_bytes(bytes(np.random.default_rng(7).integers(0, 256, 2048, dtype=np.uint8)))
     wrong = tmp_path / "wrong.pth"
     torch.save({"state_dict": {"w": torch.zeros(2)}}, wrong)
     common = ("run", EXAMPLE_CLIP, "--out", tmp_path / "t.json", "-q", "--detectors", "ssdlite",

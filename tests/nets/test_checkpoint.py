@@ -193,3 +193,12 @@ def test_non_finite_values_and_unknown_layout():
     with pytest.raises(WeightsError, match="unknown checkpoint layout"):
         load_checkpoint(MSPN(1, **TINY), state, layout="caffe")
 
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_bytes_are_always_a_clear_weights_error(tmp_path, seed):
+    """Whatever the legacy unpickler raises on garbage (IndexError, KeyError, ...), the user sees one WeightsError."""
+    path = tmp_path / "garbage.pth"
+    path.write_bytes(bytes(np.random.default_rng(seed).integers(0, 256, 512 + 97 * seed, dtype=np.uint8)))
+    with pytest.raises(WeightsError, match="not a PyTorch checkpoint|refused to load"):
+        read_checkpoint(path)
