@@ -17,6 +17,18 @@ os.environ.setdefault("YOLO_VERBOSE", "False")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
 
+@pytest.fixture
+def one_torch_thread():
+    """Small tensors: one thread is as fast as two and avoids OpenMP oversubscription (5x slower) when other
+    processes share the CPU. Modules opt in with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _ultralytics_config(tmp_path_factory):
     os.environ["YOLO_CONFIG_DIR"] = str(tmp_path_factory.mktemp("yolo_config"))

@@ -21,14 +21,7 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 TINY = dict(num_blocks=(1, 1, 1, 1), unit_channels=16, base_channels=8)
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Small tensors: one thread is as fast as two and avoids OpenMP oversubscription (5x slower) when other
-    processes share the CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def randomized(model: nn.Module, seed: int = 0) -> nn.Module:

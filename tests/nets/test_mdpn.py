@@ -12,14 +12,7 @@ from posetrack_cli.nets.mdpn import MDPN, MERGED_KEYPOINTS, OUTPUT_KEYPOINTS, co
 from posetrack_cli.nets.resnet import fold_batchnorm
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Small tensors: one thread is as fast as two and avoids OpenMP oversubscription (5x slower) when other
-    processes share the CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_resnet_backbone_keys_are_torchvisions():
