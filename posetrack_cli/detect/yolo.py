@@ -8,9 +8,12 @@ import os
 from pathlib import Path
 from typing import Sequence
 
+import cv2
 import numpy as np
+import torch
 
 from posetrack_cli.errors import WeightsError
+from posetrack_cli.nets.precision import autocast
 from posetrack_cli.records import Detections
 
 log = logging.getLogger(__name__)
@@ -24,7 +27,10 @@ def load_yolo(path: Path, device: str):
         raise WeightsError(f"YOLO weights {path} not found; pass an existing file (bundled: weights/yolo11n-pose.pt)")
     os.environ.setdefault("YOLO_OFFLINE", "1")  # no update checks or downloads from Ultralytics code paths
     os.environ.setdefault("YOLO_VERBOSE", "False")
+    cv_threads = cv2.getNumThreads()
     from ultralytics import YOLO
+
+    cv2.setNumThreads(cv_threads)  # importing Ultralytics switches OpenCV threading off (cv2.setNumThreads(0))
 
     try:
         model = YOLO(str(path))
@@ -34,24 +40,42 @@ def load_yolo(path: Path, device: str):
     return model
 
 
+def predict(model, images: Sequence[np.ndarray], device: str, bf16: bool = False, **kwargs) -> list:
+    """``model.predict`` on a list of BGR images, in bf16 autocast on a CPU with native bf16 when ``bf16``.
+    (Ultralytics itself runs CPU models channels_last, in inference mode, with BN fused.)"""
+    threads = torch.get_num_threads()
+    try:
+        with autocast(device, cuda_fp16=False, cpu_bf16=bf16):
+            return model.predict(list(images), device=device, verbose=False, **kwargs)
+    finally:
+        # Ultralytics' select_device sets torch to cpu_count - 1 threads (1 on a 2-core machine), which would
+        # halve every later network forward of ours; keep the process's setting.
+        torch.set_num_threads(threads)
+
+
 class YoloDetector:
-    """Person boxes (class 0) from an Ultralytics model; all frames of a batch in one call."""
+    """Person boxes (class 0) from an Ultralytics model; all frames of a batch in one call.
+
+    ``bf16``: bf16 autocast on CPUs with native bf16 (AMX): about 1.9x faster at imgsz 960 on the benchmark
+    machine with the same boxes on the bundled clip (benchmarks/RESULTS.md; tests/pose/test_speed_paths.py)."""
 
     name = "yolo"
 
-    def __init__(self, weights: Path, device: str = "cpu", imgsz: int = 1280, min_score: float = 0.25) -> None:
+    def __init__(self, weights: Path, device: str = "cpu", imgsz: int = 1280, min_score: float = 0.25, *,
+                 bf16: bool = False) -> None:
         self.model = load_yolo(weights, device)
         self.device = device
         self.imgsz = imgsz
         self.min_score = min_score
+        self.bf16 = bf16
 
     def detect(self, frames: Sequence[np.ndarray]) -> list[Detections]:
         if not frames:
             return []
-        results = self.model.predict(list(frames), imgsz=self.imgsz, conf=self.min_score, classes=[0],
-                                     device=self.device, verbose=False)
+        results = predict(self.model, frames, self.device, self.bf16, imgsz=self.imgsz, conf=self.min_score,
+                          classes=[0])
         out = []
         for r in results:
             boxes = r.boxes
-            out.append(Detections(boxes.xyxy.cpu().numpy(), boxes.conf.cpu().numpy()))
+            out.append(Detections(boxes.xyxy.float().cpu().numpy(), boxes.conf.float().cpu().numpy()))
         return out

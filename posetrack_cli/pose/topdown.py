@@ -3,7 +3,9 @@
 
 All crops of all given frames go through the network together, in chunks of ``PoseConfig.batch_size`` images per
 forward. On CUDA the network runs in fp16 autocast (``PoseConfig.amp``); on every device BatchNorm is folded into the
-convolutions and tensors are channels_last (both switchable in the constructor).
+convolutions and tensors are channels_last. On the CPU the constructor can also pick bf16 autocast (CPUs with native
+bf16) or an ONNX Runtime graph in float32 or int8 (``pose.onnx_runtime``). Every switch exists for the ablation of
+benchmarks/bench_cpu_efficiency.py; tests/pose/test_speed_paths.py checks each against the plain path.
 
 MDPN networks also predict the PoseTrack head joints (``head_top``, ``neck``) that COCO-17 lacks. ``estimate``
 returns COCO-17 ``Poses``; ``estimate_with_extras`` returns, per frame, the ``Poses`` and an (N, E, 3) array of the
@@ -13,15 +15,16 @@ extra joints named by ``TopDownEstimator.extra_keypoints`` (E = 0 for MSPN), row
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
 from posetrack_cli.config import PoseConfig
+from posetrack_cli.errors import PosetrackError
+from posetrack_cli.nets.precision import autocast
 from posetrack_cli.nets.resnet import fold_batchnorm
 from posetrack_cli.pose.base import rescore
 from posetrack_cli.pose.crops import box_to_center_size, crop_images, crop_warps, invert_warps
@@ -32,11 +35,10 @@ from posetrack_cli.zoo import ModelCard, load_card, resolve_weights
 log = logging.getLogger(__name__)
 
 
-def autocast_context(device: torch.device, amp: bool):
-    """fp16 autocast on CUDA when ``amp``; a no-op context elsewhere (CPU runs in float32)."""
-    if device.type == "cuda" and amp:
-        return torch.autocast(device_type="cuda", dtype=torch.float16)
-    return contextlib.nullcontext()
+def autocast_context(device: torch.device, amp: bool, cpu_bf16: bool = False):
+    """fp16 autocast on CUDA when ``amp``; bf16 autocast on a CPU with native bf16 when ``cpu_bf16``; otherwise a
+    no-op context (float32)."""
+    return autocast(device, cuda_fp16=amp, cpu_bf16=cpu_bf16)
 
 
 def flip_permutation(names: Sequence[str], skeleton: Skeleton) -> np.ndarray:
@@ -65,12 +67,16 @@ class TopDownEstimator:
     """A heatmap network with its model card; implements ``pose.base.PoseEstimator``."""
 
     def __init__(self, net: nn.Module, card: ModelCard, config: PoseConfig, device: torch.device | str, *,
-                 optimize: bool = True, channels_last: bool = True) -> None:
+                 optimize: bool = True, channels_last: bool = True, runtime: str = "torch",
+                 cpu_bf16: bool = False) -> None:
         """``net`` needs ``predict(x) -> (B, C, h/4, w/4)`` heatmaps whose channels are the card's skeleton,
         followed by any extra joints named in ``net.output_keypoints``. It is put in eval mode, moved to
         ``device`` and, with ``optimize``, has its BatchNorm folded in place (its state_dict changes).
         ``channels_last``: NHWC tensors on every device; the issue asks for it on CUDA (tensor cores), and
-        benchmarks/bench_mspn.py measured it 1.1-1.7x faster on the CPU as well; False keeps NCHW."""
+        benchmarks/bench_mspn.py measured it 1.1-1.7x faster on the CPU as well; False keeps NCHW.
+        ``runtime``: "torch" (eager PyTorch), "onnx" (ONNX Runtime float32) or "int8" (ONNX Runtime, static int8
+        calibrated on the first crops); the last two are CPU only. ``cpu_bf16``: bf16 autocast for "torch" on a
+        CPU with native bf16 (ignored elsewhere)."""
         self.name = card.name
         self.card = card
         self.config = config
@@ -85,13 +91,32 @@ class TopDownEstimator:
         net = net.eval().requires_grad_(False)
         if optimize:
             fold_batchnorm(net)
+        self.cpu_bf16 = cpu_bf16
+        self.runtime = runtime
         self.net = net.to(self.device, memory_format=self.memory_format)
+        self._predict = self._runtime_predict(runtime)
+
+    def _runtime_predict(self, runtime: str) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The network's ``predict`` on the chosen runtime: (B, 3, h, w) -> heatmaps (B, C, h/4, w/4)."""
+        from posetrack_cli.pose.onnx_runtime import RUNTIMES, OnnxHeatmapNet
+
+        if runtime not in RUNTIMES:
+            raise PosetrackError(f"unknown pose runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
+        if runtime == "torch":
+            return self.net.predict
+        if self.device.type != "cpu":
+            raise PosetrackError(f"the {runtime} pose runtime runs on the CPU only; use --device cpu or the torch "
+                                 "runtime")
+        self.memory_format = torch.contiguous_format  # ONNX Runtime takes NCHW arrays
+        return OnnxHeatmapNet(self.net, self.card.input_size, int8=runtime == "int8")
 
     @classmethod
     def from_card(cls, name: str, config: PoseConfig, device: torch.device | str,
-                  weights: str | None = None) -> TopDownEstimator:
+                  weights: str | None = None, *, runtime: str = "torch",
+                  cpu_bf16: bool = False) -> TopDownEstimator:
         """Build the card's network and load its weights (``weights``, else ``config.weights``, else the weights
-        folder or the cache); ``WeightsError`` when they are missing or do not fit."""
+        folder or the cache); ``WeightsError`` when they are missing or do not fit. ``runtime`` and
+        ``cpu_bf16`` as in the constructor."""
         from posetrack_cli.nets.checkpoint import load_checkpoint
         from posetrack_cli.nets.registry import build_network
 
@@ -99,7 +124,7 @@ class TopDownEstimator:
         path = resolve_weights(card, weights if weights is not None else config.weights)
         net = build_network(card.network, card.network_args)
         load_checkpoint(net, path, card.weights.layout)
-        return cls(net, card, config, device)
+        return cls(net, card, config, device, runtime=runtime, cpu_bf16=cpu_bf16)
 
     # ---------------------------------------------------------------------------------------------- estimation
     def estimate(self, frames: Sequence[np.ndarray], detections: Sequence[Detections]) -> list[Poses]:
@@ -157,8 +182,8 @@ class TopDownEstimator:
         """Normalised crops (B, 3, h, w) -> float32 heatmaps (B, K + E, h/4, w/4), flip-test averaged if enabled.
         With the flip test, plain and mirrored crops share one forward of 2B images."""
         flip = self.config.flip_test
-        with autocast_context(self.device, self.config.amp):
-            y = self.net.predict(torch.cat([x, x.flip(-1)]) if flip else x)
+        with autocast_context(self.device, self.config.amp, self.cpu_bf16):
+            y = self._predict(torch.cat([x, x.flip(-1)]) if flip else x)
         y = y.float()
         if not flip:
             return y

@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from posetrack_cli.config import PoseConfig
-from posetrack_cli.detect.yolo import load_yolo
+from posetrack_cli.detect.yolo import load_yolo, predict
 from posetrack_cli.pose.base import rescore
 from posetrack_cli.pose.crops import box_to_center_size, crop_images, crop_warps, invert_warps, transform_points
 from posetrack_cli.records import COCO17, Detections, Poses
@@ -31,10 +31,12 @@ class YoloCropEstimator:
     name = "yolo-crop"
     skeleton = COCO17
 
-    def __init__(self, weights: Path, config: PoseConfig, device: str = "cpu") -> None:
+    def __init__(self, weights: Path, config: PoseConfig, device: str = "cpu", *, bf16: bool = False) -> None:
+        """``bf16``: bf16 autocast on CPUs with native bf16 (see ``detect.yolo.YoloDetector``)."""
         self.model = load_yolo(weights, device)
         self.config = config
         self.device = device
+        self.bf16 = bf16
         self.out_size = (int(round(config.crop_size * config.aspect_ratio)), config.crop_size)  # (w, h)
 
     def _crops(self, frames, detections) -> tuple[np.ndarray, np.ndarray]:
@@ -52,12 +54,12 @@ class YoloCropEstimator:
         center = (self.out_size[0] / 2.0, self.out_size[1] / 2.0)
         for start in range(0, len(crops), self.config.batch_size):
             chunk = list(crops[start:start + self.config.batch_size])
-            results = self.model.predict(chunk, imgsz=self.config.crop_size, conf=0.05, classes=[0],
-                                         device=self.device, verbose=False)
+            results = predict(self.model, chunk, self.device, self.bf16, imgsz=self.config.crop_size, conf=0.05,
+                              classes=[0])
             for j, r in enumerate(results):
-                best = nearest_to_center(r.boxes.xyxy.cpu().numpy(), center)
+                best = nearest_to_center(r.boxes.xyxy.float().cpu().numpy(), center)
                 if best >= 0:
-                    out[start + j] = r.keypoints.data[best].cpu().numpy()
+                    out[start + j] = r.keypoints.data[best].float().cpu().numpy()
         return out
 
     def estimate(self, frames: Sequence[np.ndarray], detections: Sequence[Detections]) -> list[Poses]:

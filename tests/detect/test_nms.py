@@ -58,3 +58,18 @@ def test_detections_validate_shapes():
         Detections(np.zeros((2, 3)), np.zeros(2))
     with pytest.raises(ValueError, match="scores"):
         Detections(np.zeros((2, 4)), np.zeros(3))
+
+
+def test_yolo_adapter_keeps_the_thread_settings(clip_frames):
+    """Ultralytics sets torch to cpu_count - 1 threads on its first CPU predict and cv2 threads to 0 on import;
+    the adapter restores both so our own networks keep the process's threads."""
+    import cv2
+    import torch
+
+    from posetrack_cli.config import DEFAULT_YOLO_WEIGHTS, resolve_path
+    from posetrack_cli.detect.yolo import YoloDetector
+
+    torch_before, cv_before = torch.get_num_threads(), cv2.getNumThreads()
+    detector = YoloDetector(resolve_path(None, DEFAULT_YOLO_WEIGHTS), "cpu", imgsz=320)
+    detector.detect(clip_frames[:1])
+    assert (torch.get_num_threads(), cv2.getNumThreads()) == (torch_before, cv_before)

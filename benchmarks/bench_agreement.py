@@ -1,0 +1,232 @@
+"""Keypoint agreement of the speed paths with the float32 path on the real clip (examples/vtest.avi): the mean OKS
+between the two paths' keypoints for the same detected people (COCO sigmas, box areas, all 17 keypoints).
+
+MSPN (runtimes "onnx" and "int8", and bf16 autocast, each against eager float32). No MSPN checkpoint is available
+offline, so unless --pose-weights is given the network is 2xMSPN-50 with random weights whose final 3x3
+convolution is fitted by ridge regression to Gaussian heatmaps (sigma 2 px, peak 255: the MSPN target) of the
+YOLO11n-pose keypoints on crops of the first half of the sampled frames ("fit" frames). This gives heatmaps with
+real peaks on real crops, which is what int8 must preserve; it is not an accurate pose model (its error to the
+pseudo-labels is printed) and a trained MSPN may quantise better or worse. The int8 model is calibrated, as in the
+pipeline, on the first 64 network inputs it sees (crops of the fit frames); agreement is measured on the other
+frames ("test" frames).
+
+YOLO crop estimator (real weights, the bundled default pose path): bf16 against float32, and crop sizes below the
+default 256 px against 256 px, with the time per frame of each.
+
+    python benchmarks/bench_agreement.py [--frames 40] [--pose-weights mspn.pth] [--skip mspn|yolo]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from machine import describe  # noqa: E402
+
+from posetrack_cli.config import DEFAULT_YOLO_WEIGHTS, DetectConfig, PoseConfig, resolve_path  # noqa: E402
+from posetrack_cli.detect.ensemble import build_detector  # noqa: E402
+from posetrack_cli.nets.precision import cpu_has_native_bf16  # noqa: E402
+from posetrack_cli.pose.oks import box_areas, oks_matrix  # noqa: E402
+from posetrack_cli.pose.topdown import TopDownEstimator, normalise  # noqa: E402
+from posetrack_cli.pose.yolo_crop import YoloCropEstimator  # noqa: E402
+from posetrack_cli.records import COCO17  # noqa: E402
+from posetrack_cli.zoo import load_card  # noqa: E402
+
+CLIP = Path(__file__).resolve().parent.parent / "examples" / "vtest.avi"
+CARD = "mspn-2x50-coco"
+SIGMA = 2.0  # heatmap pixels: the MSPN / Simple Baselines target Gaussian for 64x48 heatmaps
+RIDGE = 0.1  # regularisation relative to each feature's variance; a larger value gives flatter heatmaps
+
+
+def sample_frames(count: int, stride: int) -> list[np.ndarray]:
+    cap = cv2.VideoCapture(str(CLIP))
+    frames, index = [], 0
+    while len(frames) < count:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        if index % stride == 0:
+            frames.append(frame)
+        index += 1
+    cap.release()
+    return frames
+
+
+def in_batches(fn, frames, dets, size=4) -> list:
+    out = []
+    for i in range(0, len(frames), size):
+        out += fn(frames[i:i + size], dets[i:i + size])
+    return out
+
+
+def mean_oks(a_poses, b_poses) -> float:
+    values = []
+    for a, b in zip(a_poses, b_poses):
+        if len(a):
+            areas = box_areas(a.boxes_xyxy)
+            values += list(np.diag(oks_matrix(a.keypoints, b.keypoints, areas, areas, COCO17.sigmas)))
+    return float(np.mean(values)) if values else float("nan")
+
+
+# ------------------------------------------------------------------------------------ MSPN with a fitted readout
+def fit_readout(net, card, crops: np.ndarray, keypoints: np.ndarray, batch: int = 4) -> None:
+    """Fit the last 3x3 convolution of ``net`` (BN folded) to Gaussian heatmaps of ``keypoints`` (N, 17, 3) in
+    crop pixels (score > 0.5 counts): ridge regression on the zero-padded 3x3 neighbourhoods of its input."""
+    last = net.head.predict_layers[-1].conv_layers[1].conv
+    captured = {}
+    hook = last.register_forward_hook(lambda m, i, o: captured.__setitem__("x", i[0]))
+    h, w = card.input_size[1] // 4, card.input_size[0] // 4
+    yy, xx = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32),
+                            indexing="ij")
+    dims = last.in_channels * 9 + 1
+    gram, rhs = torch.zeros(dims, dims, dtype=torch.float64), torch.zeros(dims, 17, dtype=torch.float64)
+    for start in range(0, len(crops), batch):
+        with torch.inference_mode():
+            net.predict(normalise(torch.from_numpy(crops[start:start + batch]), card, torch.device("cpu")))
+        feats = captured["x"].float()
+        cols = F.unfold(feats, 3, padding=1).transpose(1, 2).reshape(-1, dims - 1)  # (B*h*w, C*9)
+        cols = torch.cat([cols, torch.ones(len(cols), 1)], 1)
+        kp = torch.from_numpy(keypoints[start:start + batch])
+        cx, cy = (kp[..., 0] - 2) / 4, (kp[..., 1] - 2) / 4  # crop pixel = 4 x + 2 (MSPN decode)
+        target = 255 * torch.exp(-((xx - cx[..., None, None]) ** 2 + (yy - cy[..., None, None]) ** 2)
+                                 / (2 * SIGMA**2)) * (kp[..., 2] > 0.5)[..., None, None]
+        gram += (cols.T @ cols).double()
+        rhs += (cols.T @ target.permute(0, 2, 3, 1).reshape(-1, 17)).double()
+    hook.remove()
+    n = len(crops) * h * w
+    var = (gram.diagonal() / n - (gram[-1] / n) ** 2).clamp_min(1e-12)
+    var[-1] = 0.0  # the bias column is not regularised
+    solution = torch.linalg.solve(gram + RIDGE * n * torch.diag(var), rhs).float()  # (C*9 + 1, 17)
+    with torch.no_grad():
+        last.weight.copy_(solution[:-1].T.reshape(last.weight.shape))
+        last.bias = torch.nn.Parameter(solution[-1].clone(), requires_grad=False)
+
+
+def mspn_agreement(args, fit, test) -> None:
+    from posetrack_cli.nets.checkpoint import load_checkpoint
+    from posetrack_cli.nets.mspn import MSPN
+    from posetrack_cli.nets.resnet import fold_batchnorm
+
+    card = load_card(CARD)
+    (fit_frames, fit_dets), (test_frames, test_dets) = fit, test
+    torch.manual_seed(0)
+    net = MSPN(2).eval().requires_grad_(False)
+    if args.pose_weights:
+        load_checkpoint(net, Path(args.pose_weights), card.weights.layout)
+        fold_batchnorm(net)
+        print(f"MSPN: checkpoint {args.pose_weights}")
+    else:
+        fold_batchnorm(net)
+        labeller = YoloCropEstimator(resolve_path(None, DEFAULT_YOLO_WEIGHTS), PoseConfig(), "cpu")
+        _, crops = labeller._crops(fit_frames, fit_dets)
+        labels = labeller._keypoints_in_crops(crops)
+        start = time.perf_counter()
+        fit_readout(net, card, crops, labels)
+        print(f"MSPN: random weights, final convolution fitted on {len(crops)} crops of {len(fit_frames)} frames "
+              f"in {time.perf_counter() - start:.0f} s")
+    config = PoseConfig()
+    paths = {"float32 (torch)": dict(runtime="torch"), "onnx float32": dict(runtime="onnx"),
+             "int8 (onnx)": dict(runtime="int8")}
+    if cpu_has_native_bf16():
+        paths["bf16 autocast"] = dict(cpu_bf16=True)
+    results, seconds = {}, {}
+    for name, options in paths.items():
+        est = TopDownEstimator(copy.deepcopy(net), card, config, "cpu", **options)
+        in_batches(est.estimate, fit_frames, fit_dets)  # warm-up; int8: calibration on the fit frames' crops
+        start = time.perf_counter()
+        results[name] = in_batches(est.estimate, test_frames, test_dets)
+        seconds[name] = (time.perf_counter() - start) / len(test_frames)
+    ref = results["float32 (torch)"]
+    quality(ref, test_frames, test_dets)
+    people = sum(len(p) for p in ref)
+    print(f"| MSPN path | mean OKS vs float32 | keypoints within 1 heatmap px | pose ms/frame ({people} people, "
+          f"{len(test_frames)} test frames) |")
+    print("|---|---|---|---|")
+    for name, poses in results.items():
+        print(f"| {name} | {mean_oks(ref, poses):.4f} | {within(ref, poses, 4 * 1.25):.3f} | "
+              f"{1000 * seconds[name]:.0f} |")
+
+
+def within(a_poses, b_poses, crop_px: float) -> float:
+    """Fraction of keypoints whose two positions differ by less than ``crop_px`` crop pixels (box-scaled)."""
+    hits, total = 0, 0
+    for a, b in zip(a_poses, b_poses):
+        if len(a):
+            scale = (a.boxes_xyxy[:, 3] - a.boxes_xyxy[:, 1])[:, None] * 1.25 / 256  # frame px per crop px
+            d = np.linalg.norm(a.keypoints[..., :2] - b.keypoints[..., :2], axis=-1) / np.maximum(scale, 1e-6)
+            hits += int((d < crop_px).sum())
+            total += d.size
+    return hits / max(total, 1)
+
+
+def quality(mspn_poses, frames, dets) -> None:
+    """How meaningful the fitted heatmaps are: OKS of the MSPN keypoints to the YOLO crop keypoints (the labels)."""
+    labeller = YoloCropEstimator(resolve_path(None, DEFAULT_YOLO_WEIGHTS), PoseConfig(), "cpu")
+    labels = in_batches(labeller.estimate, frames, dets)
+    print(f"MSPN float32 against the YOLO11n-pose crop keypoints (its labels) on the test frames: mean OKS "
+          f"{mean_oks(labels, mspn_poses):.3f}")
+
+
+# ------------------------------------------------------------------------------------------------ YOLO crop pose
+def yolo_agreement(args, frames, dets) -> None:
+    weights = resolve_path(None, DEFAULT_YOLO_WEIGHTS)
+    variants = [(256, False), (256, True), (224, False), (192, False), (160, False)]
+    if not cpu_has_native_bf16():
+        variants.remove((256, True))
+    results, seconds = {}, {}
+    for size, bf16 in variants:
+        est = YoloCropEstimator(weights, PoseConfig(crop_size=size), "cpu", bf16=bf16)
+        est.estimate(frames[:4], dets[:4])  # warm-up
+        runs = []
+        for _ in range(args.repeats):
+            start = time.perf_counter()
+            results[size, bf16] = in_batches(est.estimate, frames, dets)
+            runs.append((time.perf_counter() - start) / len(frames))
+        seconds[size, bf16] = statistics.median(runs)
+    ref = results[256, False]
+    people = sum(len(p) for p in ref)
+    print(f"| YOLO crop pose | mean OKS vs 256 px float32 | pose ms/frame (median of {args.repeats}; {people} "
+          f"people, {len(frames)} frames) |")
+    print("|---|---|---|")
+    for key, poses in results.items():
+        print(f"| {key[0]} px {'bf16' if key[1] else 'float32'} | {mean_oks(ref, poses):.4f} | "
+              f"{1000 * seconds[key]:.0f} |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--frames", type=int, default=40, help="frames sampled from the clip (half fit, half test)")
+    ap.add_argument("--stride", type=int, default=10, help="clip frames between two sampled frames")
+    ap.add_argument("--repeats", type=int, default=3, help="timing repetitions of the YOLO crop variants")
+    ap.add_argument("--pose-weights", default=None, help="an MSPN-2x50 checkpoint (then nothing is fitted)")
+    ap.add_argument("--skip", nargs="*", default=[], choices=["mspn", "yolo"])
+    args = ap.parse_args()
+    warnings.filterwarnings("ignore")
+    print(describe())
+    frames = sample_frames(args.frames, args.stride)
+    detector = build_detector(DetectConfig(), "cpu")
+    dets = in_batches(lambda f, _: detector.detect(f), frames, [None] * len(frames))
+    half = len(frames) // 2
+    fit, test = (frames[0::2], dets[0::2]), (frames[1::2], dets[1::2])  # interleaved: the same scenes, other frames
+    print(f"clip {CLIP.name}: {len(frames)} frames (every {args.stride}th), {sum(len(d) for d in dets)} people "
+          f"(default ensemble: yolo 960 + ssdlite); {half} fit / {len(frames) - half} test frames")
+    if "yolo" not in args.skip:
+        yolo_agreement(args, *test)
+    if "mspn" not in args.skip:
+        mspn_agreement(args, fit, test)
+
+
+if __name__ == "__main__":
+    main()

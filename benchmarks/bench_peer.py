@@ -1,0 +1,222 @@
+"""Against a peer, same clip, same machine, same run: the default offline posetrack pipeline against
+``yolo pose track`` (Ultralytics, BoT-SORT) with the same weights/yolo11n-pose.pt, plus the pipeline's overhead
+(everything that is not a network forward).
+
+The clip is the first --frames frames of examples/vtest.avi (copied without re-encoding). Every run is a fresh
+process (``--child``): wall time from before the heavy imports and the model load to the last output, so both sides
+pay for loading. Variants alternate within each repetition; ratios are medians of per-repetition ratios.
+
+- posetrack: the default pipeline (detectors yolo at imgsz 960 + ssdlite, NMS 0.6, yolo-crop pose at 256 px
+  since no MSPN weights are present, OKS-NMS, DIS flow at scale 0.5, tracker, JSON Lines + tracks.json).
+- posetrack fast: the same plus the speed switches that are not yet config fields (bf16 autocast for YOLO on CPUs
+  with native bf16, decoding prefetched in a background thread: posetrack_cli.prefetch).
+- yolo pose track at imgsz 960 (our detector's size: YOLO11n misses the ~70 px people at 640) and at 640 (its
+  default): ``YOLO(weights).track(source, stream=True, persist=True, imgsz=..., save=False)``, which is what the
+  ``yolo pose track`` command calls; --cli also times the two commands themselves (interpreter start included).
+
+Network-forward time is summed inside the posetrack child around every forward (Ultralytics
+``BasePredictor.inference``, the SSDLite ``cv2.dnn`` forward, an MSPN forward); overhead = run time - forward time.
+
+    python benchmarks/bench_peer.py [--frames 100] [--repeats 3] [--cli]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from machine import describe  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+CLIP = ROOT / "examples" / "vtest.avi"
+WEIGHTS = ROOT / "weights" / "yolo11n-pose.pt"
+VARIANTS = {  # name -> child arguments
+    "posetrack": ["ours"],
+    "posetrack fast": ["ours-fast"],
+    "yolo pose track 960": ["peer", "960"],
+    "yolo pose track 640": ["peer", "640"],
+}
+
+
+def cut_clip(frames: int, out: Path) -> Path:
+    """The first ``frames`` frames of the bundled clip, stream-copied (no re-encoding)."""
+    import imageio_ffmpeg
+
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-i", str(CLIP), "-frames:v", str(frames),
+                    "-c", "copy", str(out)], check=True)
+    return out
+
+
+# -------------------------------------------------------------------------------------------------- child runs
+class ForwardClock:
+    """Sums the seconds spent inside network forwards."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def wrap(self, fn):
+        def timed(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - start
+        return timed
+
+
+class _TimedNet:
+    """A cv2.dnn.Net stand-in whose ``forward`` is timed."""
+
+    def __init__(self, net, clock: ForwardClock) -> None:
+        self._net, self.forward = net, clock.wrap(net.forward)
+
+    def __getattr__(self, name):
+        return getattr(self._net, name)
+
+
+def child_ours(clip: str, fast: bool, yolo_imgsz: int = 960) -> dict:
+    """One run of the default pipeline (``fast``: plus the speed switches) -> timings, counts, peak RSS."""
+    start = time.perf_counter()
+    import resource
+
+    from ultralytics.engine.predictor import BasePredictor
+
+    from posetrack_cli import pipeline
+    from posetrack_cli.config import DetectConfig, PipelineConfig
+
+    clock = ForwardClock()
+    BasePredictor.inference = clock.wrap(BasePredictor.inference)
+    stages = pipeline.build_stages(PipelineConfig(detect=DetectConfig(yolo_imgsz=yolo_imgsz)))
+    for det in stages.detector.detectors:
+        if det.name == "ssdlite":
+            det.net = _TimedNet(det.net, clock)
+        if fast and hasattr(det, "bf16"):
+            det.bf16 = True
+    if hasattr(stages.estimator, "_predict"):
+        stages.estimator._predict = clock.wrap(stages.estimator._predict)
+    if fast:
+        _prefetch_decoding(pipeline)
+        if hasattr(stages.estimator, "bf16"):
+            stages.estimator.bf16 = True
+    load = time.perf_counter() - start
+    with tempfile.TemporaryDirectory() as tmp:
+        result = pipeline.run_video(clip, Path(tmp) / "tracks.json", stages)
+    wall = time.perf_counter() - start
+    return {"wall_s": wall, "load_s": load, "run_s": result.seconds, "frames": result.frames,
+            "people": result.people, "forward_s": clock.seconds, "profile": result.profile,
+            "pose": stages.estimator.name, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def _prefetch_decoding(pipeline) -> None:
+    """Decode in a background thread (what the lead's pipeline edit does with ``prefetch``)."""
+    from posetrack_cli import video
+    from posetrack_cli.prefetch import prefetch
+
+    pipeline.iter_timed_frames = lambda info, max_frames=None: prefetch(video.iter_timed_frames(info, max_frames), 8)
+
+
+def child_peer(clip: str, imgsz: int) -> dict:
+    start = time.perf_counter()
+    from ultralytics import YOLO
+
+    model = YOLO(str(WEIGHTS))
+    load = time.perf_counter() - start
+    frames = people = 0
+    for r in model.track(source=clip, stream=True, persist=True, imgsz=imgsz, save=False, verbose=False,
+                         device="cpu"):
+        frames += 1
+        people += len(r.boxes)
+    wall = time.perf_counter() - start
+    return {"wall_s": wall, "load_s": load, "run_s": wall - load, "frames": frames, "people": people}
+
+
+def run_child(args: list[str], clip: Path, env: dict) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child", *args, "--clip", str(clip)], env=env,
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run_cli(kind: str, clip: Path, env: dict, tmp: Path) -> dict:
+    if kind == "posetrack":
+        cmd = [str(Path(sys.executable).parent / "posetrack"), "run", str(clip), "--out", str(tmp / "cli.json"), "-q"]
+    else:
+        cmd = [str(Path(sys.executable).parent / "yolo"), "pose", "track", f"model={WEIGHTS}", f"source={clip}",
+               "imgsz=960", "save=False", "verbose=False", "device=cpu"]
+    start = time.perf_counter()
+    subprocess.run(cmd, env=env, check=True, capture_output=True)
+    return {"wall_s": time.perf_counter() - start}
+
+
+# -------------------------------------------------------------------------------------------------- the table
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--frames", type=int, default=100)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--cli", action="store_true", help="also time the posetrack and yolo commands (once each)")
+    ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    ap.add_argument("--clip", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        kind = args.child[0]
+        result = (child_peer(args.clip, int(args.child[1])) if kind == "peer"
+                  else child_ours(args.clip, fast=kind == "ours-fast"))
+        print(json.dumps(result))
+        return
+    print(describe())
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        env = dict(os.environ, YOLO_OFFLINE="1", YOLO_VERBOSE="False", YOLO_CONFIG_DIR=str(tmp / "yolo-config"))
+        clip = cut_clip(args.frames, tmp / "clip.avi")
+        runs = defaultdict(list)
+        for r in range(args.repeats):
+            names = list(VARIANTS) if r % 2 == 0 else list(VARIANTS)[::-1]  # alternate the order
+            for name in names:
+                runs[name].append(run_child(VARIANTS[name], clip, env))
+                print(f"# repeat {r + 1} {name}: {runs[name][-1]['wall_s']:.1f} s", flush=True)
+        cli = {k: run_cli(k, clip, env, tmp) for k in ("posetrack", "yolo")} if args.cli else {}
+    report(args, runs, cli)
+
+
+def report(args, runs: dict, cli: dict) -> None:
+    def med(name, key):
+        return statistics.median(r[key] for r in runs[name])
+
+    def ratio(a, b):
+        return statistics.median(x["wall_s"] / y["wall_s"] for x, y in zip(runs[a], runs[b]))
+
+    ours = runs["posetrack"][0]
+    print(f"clip: first {args.frames} frames of {CLIP.name} (768x576, 10 fps); pose model {ours['pose']}; "
+          f"{args.repeats} repetitions, fresh process per run")
+    print("| variant | imgsz | wall s (median [min, max]) | load s | frames/s | people/frame | "
+          "x yolo 960 | x yolo 640 |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name in VARIANTS:
+        walls = [r["wall_s"] for r in runs[name]]
+        imgsz = name.rsplit(" ", 1)[-1] if name.startswith("yolo") else "960 (+ssdlite 300, crops 256)"
+        print(f"| {name} | {imgsz} | {statistics.median(walls):.1f} [{min(walls):.1f}, {max(walls):.1f}] | "
+              f"{med(name, 'load_s'):.1f} | {args.frames / med(name, 'run_s'):.2f} | "
+              f"{med(name, 'people') / args.frames:.1f} | {ratio(name, 'yolo pose track 960'):.2f} | "
+              f"{ratio(name, 'yolo pose track 640'):.2f} |")
+    for name in ("posetrack", "posetrack fast"):
+        forward, run = med(name, "forward_s"), med(name, "run_s")
+        stages = {k: statistics.median(r["profile"].get(k, 0.0) for r in runs[name])
+                  for k in ("decode", "detect", "pose", "nms", "track", "write")}
+        print(f"{name}: run {run:.1f} s, network forwards {forward:.1f} s, overhead (everything else) "
+              f"{run - forward:.1f} s = {100 * (run - forward) / run:.1f}% of the run; stages (--profile): "
+              + ", ".join(f"{k} {v:.1f} s" for k, v in stages.items()))
+    for kind, r in cli.items():
+        print(f"command line ({kind}, once, interpreter start included): {r['wall_s']:.1f} s")
+
+
+if __name__ == "__main__":
+    main()

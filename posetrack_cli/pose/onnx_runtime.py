@@ -1,0 +1,138 @@
+"""Heatmap networks on ONNX Runtime (CPU): float32 and int8.
+
+- ``onnx``: the BN-folded network exported to ONNX and run by ONNX Runtime's CPU provider, which fuses
+  convolution + add + ReLU and runs convolutions in blocked NCHWc layouts (MLAS); benchmarks/bench_cpu_efficiency.py
+  measures it against eager PyTorch and the machine's matrix-multiply throughput.
+- ``int8``: static post-training quantisation of that graph (QDQ, signed int8 per-channel weights, unsigned int8
+  activations, min/max calibration on real crops). The first ``calibration_images`` network inputs are run in
+  float32 and recorded; the int8 model is built from them and used from then on.
+
+Optional dependencies (the ``onnx`` extra): onnxruntime, onnx and onnxscript (the torch.export-based exporter).
+Graphs are exported for the card's fixed input size with a dynamic batch dimension.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from posetrack_cli.errors import PosetrackError
+
+log = logging.getLogger(__name__)
+
+RUNTIMES = ("torch", "onnx", "int8")  # TopDownEstimator runtimes; "torch" is eager PyTorch (no extra dependency)
+INPUT, OUTPUT = "crops", "heatmaps"
+CALIBRATION_IMAGES = 64  # network inputs recorded before quantising (flip test: 32 people); more = slower start
+
+
+def require_onnxruntime():
+    """The ``onnxruntime`` module, or a one-line error naming the extra to install."""
+    try:
+        import onnxruntime
+    except ImportError:
+        raise PosetrackError("the onnx/int8 pose runtimes need ONNX Runtime: pip install 'posetrack-cli[onnx]' "
+                             "(onnxruntime, onnx, onnxscript)") from None
+    return onnxruntime
+
+
+class _Predict(nn.Module):
+    """``net.predict`` as ``forward`` (the exporter traces ``forward``)."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.predict(x)
+
+
+def export_onnx(net: nn.Module, input_size: tuple[int, int], path: str | Path) -> Path:
+    """Export ``net.predict`` for (B, 3, h, w) float32 inputs, ``input_size`` = (w, h), batch dynamic."""
+    path = Path(path)
+    w, h = input_size
+    example = torch.zeros(2, 3, h, w)
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the exporter's progress and deprecation chatter
+        torch.onnx.export(_Predict(net).eval(), (example,), str(path), input_names=[INPUT], output_names=[OUTPUT],
+                          dynamic_shapes=({0: torch.export.Dim("batch")},), dynamo=True, verbose=False,
+                          optimize=False)  # ORT optimises the graph itself; the exporter's pass only adds ~4 s
+    log.info("exported %s to ONNX in %.1f s", type(net).__name__, time.perf_counter() - start)
+    return path
+
+
+def make_session(path: str | Path, threads: int | None = None):
+    ort = require_onnxruntime()
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or torch.get_num_threads()  # the same CPU budget as PyTorch
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def quantize_int8(fp32_path: str | Path, int8_path: str | Path, calibration: np.ndarray, batch: int = 8) -> Path:
+    """Static int8 quantisation of an exported graph, calibrated (min/max) on ``calibration`` (N, 3, h, w)."""
+    require_onnxruntime()
+    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
+                                          quantize_static)
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.batches = iter(np.array_split(calibration, max(1, len(calibration) // batch)))
+
+        def get_next(self):
+            chunk = next(self.batches, None)
+            return None if chunk is None else {INPUT: np.ascontiguousarray(chunk, np.float32)}
+
+    start = time.perf_counter()
+    fp32_path, int8_path = Path(fp32_path), Path(int8_path)
+    prepared = int8_path.with_name(int8_path.stem + "-prepared.onnx")
+    quant_pre_process(str(fp32_path), str(prepared))  # shape inference + graph clean-up, as ORT recommends
+    quantize_static(str(prepared), str(int8_path), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                    calibrate_method=CalibrationMethod.MinMax)
+    log.info("quantised to int8 on %d calibration images in %.1f s", len(calibration), time.perf_counter() - start)
+    return int8_path
+
+
+class OnnxHeatmapNet:
+    """Callable: (B, 3, h, w) float tensor -> (B, C, h/4, w/4) float32 heatmaps, run by ONNX Runtime.
+
+    ``int8``: inputs run in float32 and are recorded until ``calibration_images`` have been seen, then the int8
+    graph is built from them (``calibrate`` does it at once from given inputs).
+    """
+
+    def __init__(self, net: nn.Module, input_size: tuple[int, int], int8: bool = False, threads: int | None = None,
+                 calibration_images: int = CALIBRATION_IMAGES) -> None:
+        require_onnxruntime()
+        self._dir = tempfile.TemporaryDirectory(prefix="posetrack-onnx-")
+        self._threads = threads
+        self.fp32_path = export_onnx(net, input_size, Path(self._dir.name) / "net.onnx")
+        self.session = make_session(self.fp32_path, threads)
+        self.int8 = int8
+        self.quantised = False
+        self.calibration_images = calibration_images
+        self._recorded: list[np.ndarray] = []
+
+    def calibrate(self, images: np.ndarray) -> None:
+        """Quantise now, calibrated on ``images`` (N, 3, h, w) float32, and switch to the int8 graph."""
+        int8_path = quantize_int8(self.fp32_path, Path(self._dir.name) / "net-int8.onnx", images)
+        self.session = make_session(int8_path, self._threads)
+        self.quantised = True
+        self._recorded = []
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        array = np.ascontiguousarray(x.detach().cpu().float().numpy())
+        out = self.session.run([OUTPUT], {INPUT: array})[0]
+        if self.int8 and not self.quantised:
+            self._recorded.append(array)
+            if sum(len(a) for a in self._recorded) >= self.calibration_images:
+                self.calibrate(np.concatenate(self._recorded))
+        return torch.from_numpy(out)

@@ -1,0 +1,219 @@
+"""Every speed path against the plain one: BN folding + channels_last, ONNX Runtime float32, int8, CPU bf16 (pose
+network and YOLO). Plain = eager PyTorch, NCHW, BatchNorm as separate layers, float32.
+
+Tolerances: float32 paths give the same heatmaps up to float32 rounding (1e-4 of their range) and the same keypoints
+up to one quarter-offset step (0.25 heatmap px = 1 crop px, ~1.1 frame px for the boxes here: near-ties between
+neighbouring pixels may break either way). int8 and bf16 change the numbers, not the peaks: keypoints within one
+heatmap pixel (4 crop px, ~4.3 frame px) and keypoint scores within 0.03.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from posetrack_cli import zoo
+from posetrack_cli.config import PoseConfig
+from posetrack_cli.errors import PosetrackError
+from posetrack_cli.nets import precision
+from posetrack_cli.nets.mspn import MSPN
+from posetrack_cli.pose.topdown import TopDownEstimator, normalise
+from posetrack_cli.records import Detections
+
+TINY = dict(num_blocks=(1, 1, 1, 1), unit_channels=16, base_channels=8)
+CARD = zoo.ModelCard(
+    name="test-card", network="mspn", input_size=(192, 256), skeleton="coco17", color="rgb",
+    mean=(123.675, 116.28, 103.53), std=(58.395, 57.12, 57.375),
+    weights=zoo.WeightsSpec(file="none.pth", sha256=None), network_args={"num_stages": 1, **TINY})
+CROP_PX = 275 / 256  # frame pixels per crop pixel for the boxes below (box height 220 x padding 1.25 -> 256 px)
+FP32_TOL = 1.0 * CROP_PX + 0.05  # one quarter-offset step
+LOW_PRECISION_TOL = 4.0 * CROP_PX + 0.05  # one heatmap pixel
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def randomise_batchnorm(net: nn.Module, seed: int = 0) -> nn.Module:
+    """Non-trivial BN statistics, so that folding them changes the convolution weights."""
+    g = torch.Generator().manual_seed(seed)
+    for m in net.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            c = m.num_features
+            m.running_mean.copy_(0.1 * torch.randn(c, generator=g))
+            m.running_var.copy_(0.5 + 1.5 * torch.rand(c, generator=g))
+            m.weight.data.copy_(0.5 + torch.rand(c, generator=g))
+            m.bias.data.copy_(0.1 * torch.randn(c, generator=g))
+    return net
+
+
+class PeakedMSPN(nn.Module):
+    """A tiny MSPN (random weights and BN statistics) plus a convolution + BN that finds bright squares, so that
+    every heatmap has one clear peak (the white square) while every operation the speed paths change (BN
+    folding, memory layout, ONNX export, quantisation) lies on the way to it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.mspn = randomise_batchnorm(MSPN(1, **TINY))
+        self.spot = nn.Sequential(nn.Conv2d(3, 17, 4, stride=4, bias=False), nn.BatchNorm2d(17))
+        with torch.no_grad():
+            self.spot[0].weight.fill_(1.0 / 48)  # mean of a 4x4 RGB cell of the normalised crop
+            bn = self.spot[1]
+            bn.running_mean.fill_(-2.0)  # black is about -2 after the card's normalisation, white about +2.2
+            bn.running_var.fill_(1.0)
+            bn.weight.fill_(255 / 4.2)  # a fully white cell -> ~255, the MSPN target scale
+            bn.bias.zero_()
+        self.eval().requires_grad_(False)
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.spot(x)) + self.mspn.predict(x)
+
+
+def scene(dots, size=(480, 640)):
+    frame = np.zeros((*size, 3), np.uint8)
+    for x, y in dots:
+        frame[int(y) - 4:int(y) + 5, int(x) - 4:int(x) + 5] = 255
+    return frame
+
+
+FRAMES = [scene([(150, 200), (420, 330)]), scene([(300, 120)])]
+DETS = [Detections(np.array([[90, 100, 230, 320], [380, 250, 470, 470]], np.float32), np.array([0.9, 0.6], np.float32)),
+        Detections(np.array([[250, 20, 390, 240]], np.float32), np.array([0.7], np.float32))]
+TRUTH = [[(150, 200), (420, 330)], [(300, 120)]]
+
+
+def estimate(est: TopDownEstimator) -> np.ndarray:
+    return np.concatenate([p.keypoints for p in est.estimate(FRAMES, DETS)])
+
+
+def build(net=None, **options) -> TopDownEstimator:
+    net = copy.deepcopy(net if net is not None else PeakedMSPN())
+    return TopDownEstimator(net, CARD, PoseConfig(batch_size=4), "cpu", **options)
+
+
+@pytest.fixture(scope="module")
+def plain_keypoints() -> np.ndarray:
+    kp = estimate(build(optimize=False, channels_last=False))
+    truth = np.concatenate([np.asarray(t, np.float32) for t in TRUTH])
+    assert np.linalg.norm(kp[:, :, :2] - truth[:, None], axis=-1).max() < 3.0  # the peaks are where the squares are
+    return kp
+
+
+def assert_same_keypoints(a: np.ndarray, b: np.ndarray, position_tol: float, score_tol: float) -> None:
+    assert np.linalg.norm(a[..., :2] - b[..., :2], axis=-1).max() <= position_tol
+    np.testing.assert_allclose(a[..., 2], b[..., 2], atol=score_tol)
+
+
+def heatmaps(est: TopDownEstimator, x: torch.Tensor) -> torch.Tensor:
+    with torch.inference_mode():
+        return est.heatmaps(normalise(x, CARD, est.device, est.memory_format))
+
+
+CROPS = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (3, 256, 192, 3), np.uint8))
+
+
+@pytest.mark.parametrize("optimize,channels_last", [(True, False), (False, True), (True, True)])
+def test_folding_and_channels_last_match_plain(plain_keypoints, optimize, channels_last):
+    net = randomise_batchnorm(MSPN(1, **TINY)).eval()
+    plain, fast = build(net, optimize=False, channels_last=False), build(net, optimize=optimize,
+                                                                         channels_last=channels_last)
+    ref, out = heatmaps(plain, CROPS), heatmaps(fast, CROPS)
+    torch.testing.assert_close(out, ref, rtol=0, atol=1e-4 * ref.abs().max().item())
+    kp = estimate(build(optimize=optimize, channels_last=channels_last))
+    assert_same_keypoints(kp, plain_keypoints, FP32_TOL, 1e-4)
+
+
+def test_onnx_float32_matches_plain(plain_keypoints):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    est = build(runtime="onnx")
+    torch.testing.assert_close(heatmaps(est, CROPS), heatmaps(build(optimize=False, channels_last=False), CROPS),
+                               rtol=0, atol=1e-3)  # ~1e-5 of the 0..255 peak range
+    assert_same_keypoints(estimate(est), plain_keypoints, FP32_TOL, 1e-4)
+
+
+def test_int8_calibrates_on_first_inputs_then_matches_plain(plain_keypoints):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    est = build(runtime="int8")
+    onnx_net = est._predict
+    onnx_net.calibration_images = 6  # the flip test doubles the 3 crops of one estimate() call
+    first = estimate(est)  # float32, recorded for calibration
+    assert onnx_net.quantised
+    assert_same_keypoints(first, plain_keypoints, FP32_TOL, 1e-4)
+    assert_same_keypoints(estimate(est), plain_keypoints, LOW_PRECISION_TOL, 0.03)
+
+
+@pytest.mark.skipif(not precision.cpu_has_native_bf16(), reason="CPU without native bf16")
+def test_cpu_bf16_matches_plain(plain_keypoints):
+    assert_same_keypoints(estimate(build(cpu_bf16=True)), plain_keypoints, LOW_PRECISION_TOL, 0.03)
+
+
+def test_bf16_without_native_support_runs_float32(monkeypatch, caplog, plain_keypoints):
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: False)
+    precision._warn_no_bf16.cache_clear()
+    with caplog.at_level(logging.WARNING):
+        kp = estimate(build(cpu_bf16=True))
+    assert "no native bf16" in caplog.text
+    assert_same_keypoints(kp, plain_keypoints, FP32_TOL, 1e-4)
+
+
+def test_unknown_runtime_is_refused():
+    with pytest.raises(PosetrackError, match="unknown pose runtime"):
+        build(runtime="tensorrt")
+
+
+# ------------------------------------------------------------------------------------------------ YOLO in bf16
+@pytest.mark.skipif(not precision.cpu_has_native_bf16(), reason="CPU without native bf16")
+def test_yolo_bf16_finds_the_same_people_and_keypoints(clip_frames):
+    """Real weights on real frames: the same boxes (IoU >= 0.95, scores within 0.03) and, for the crop estimator,
+    the same poses (OKS >= 0.9 with the COCO sigmas; ~0.99 measured)."""
+    from posetrack_cli.config import DEFAULT_YOLO_WEIGHTS, resolve_path
+    from posetrack_cli.detect.nms import iou_matrix
+    from posetrack_cli.detect.yolo import YoloDetector
+    from posetrack_cli.pose.oks import box_areas, oks_matrix
+    from posetrack_cli.pose.yolo_crop import YoloCropEstimator
+    from posetrack_cli.records import COCO17
+
+    weights = resolve_path(None, DEFAULT_YOLO_WEIGHTS)
+    frames = clip_frames[:2]
+    plain, fast = (YoloDetector(weights, "cpu", imgsz=960, bf16=b).detect(frames) for b in (False, True))
+    for a, b in zip(plain, fast):
+        assert len(a) == len(b) > 0
+        iou = iou_matrix(a.boxes_xyxy, b.boxes_xyxy)
+        assert iou.max(1).min() >= 0.95
+        np.testing.assert_allclose(a.scores, b.scores[iou.argmax(1)], atol=0.03)
+    config = PoseConfig(batch_size=8)
+    poses = [YoloCropEstimator(weights, config, "cpu", bf16=b).estimate(frames, plain) for b in (False, True)]
+    for a, b in zip(*poses):
+        areas = box_areas(a.boxes_xyxy)
+        assert np.diag(oks_matrix(a.keypoints, b.keypoints, areas, areas, COCO17.sigmas)).min() >= 0.9
+
+
+def test_ssdlite_classic_engine_finds_the_same_boxes(clip_frames):
+    """The classic cv2.dnn engine (the speed choice) against OpenCV's default engine: the same boxes."""
+    import cv2
+
+    from posetrack_cli.config import DEFAULT_SSDLITE_GRAPH, DEFAULT_SSDLITE_TEXT, resolve_path
+    from posetrack_cli.detect.ssdlite import SsdLiteDetector
+
+    graph, text = resolve_path(None, DEFAULT_SSDLITE_GRAPH), resolve_path(None, DEFAULT_SSDLITE_TEXT)
+    fast = SsdLiteDetector(graph, text)
+    default = SsdLiteDetector(graph, text)
+    default.net = cv2.dnn.readNetFromTensorflow(str(graph), str(text))
+    frames = clip_frames[:2]
+    for a, b in zip(fast.detect(frames), default.detect(frames)):
+        assert len(a) == len(b) > 0
+        np.testing.assert_allclose(a.boxes_xyxy, b.boxes_xyxy, atol=0.5)  # pixels
+        np.testing.assert_allclose(a.scores, b.scores, atol=1e-3)
