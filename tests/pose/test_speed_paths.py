@@ -36,12 +36,7 @@ FP32_TOL = 1.0 * CROP_PX + 0.05  # one quarter-offset step
 LOW_PRECISION_TOL = 4.0 * CROP_PX + 0.05  # one heatmap pixel
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def randomise_batchnorm(net: nn.Module, seed: int = 0) -> nn.Module:

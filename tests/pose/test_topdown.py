@@ -24,13 +24,7 @@ from posetrack_cli.records import COCO17, POSETRACK15, Detections
 TINY = dict(num_blocks=(1, 1, 1, 1), unit_channels=16, base_channels=8)
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Small networks: one thread avoids OpenMP oversubscription when other processes share the CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 CARD = zoo.ModelCard(
