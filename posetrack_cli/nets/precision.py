@@ -2,7 +2,7 @@
 CPUs that compute bf16 natively (Intel AMX or AVX512-BF16: Sapphire Rapids / Cooper Lake and later, AMD Zen 4+).
 
 On a CPU without native bf16, oneDNN emulates it with float32 conversions and bf16 runs slower than float32, so
-``cpu_bf16`` is then ignored (logged once).
+``cpu_bf16`` is then ignored (logged once at INFO: the switch may be on by default, like ``amp`` on CUDA).
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ def cpu_has_native_bf16() -> bool:
 
 
 @functools.lru_cache(maxsize=1)
-def _warn_no_bf16() -> None:
-    log.warning("bf16 requested but this CPU has no native bf16 (%s): running float32", " / ".join(_BF16_FLAGS))
+def _note_no_bf16() -> None:
+    log.info("bf16 requested but this CPU has no native bf16 (%s): running float32", " / ".join(_BF16_FLAGS))
 
 
 def autocast(device: torch.device | str, cuda_fp16: bool = True, cpu_bf16: bool = False):
@@ -46,5 +46,5 @@ def autocast(device: torch.device | str, cuda_fp16: bool = True, cpu_bf16: bool 
     if device.type == "cpu" and cpu_bf16:
         if cpu_has_native_bf16():
             return torch.autocast(device_type="cpu", dtype=torch.bfloat16)
-        _warn_no_bf16()
+        _note_no_bf16()
     return contextlib.nullcontext()

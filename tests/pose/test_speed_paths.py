@@ -138,7 +138,7 @@ def test_onnx_float32_matches_plain(plain_keypoints):
     assert_same_keypoints(estimate(est), plain_keypoints, FP32_TOL, 1e-4)
 
 
-def test_int8_calibrates_on_first_inputs_then_matches_plain(plain_keypoints):
+def test_int8_calibrates_on_first_inputs_then_matches_plain(plain_keypoints, tmp_path):
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
     est = build(runtime="int8")
@@ -146,8 +146,19 @@ def test_int8_calibrates_on_first_inputs_then_matches_plain(plain_keypoints):
     onnx_net.calibration_images = 6  # the flip test doubles the 3 crops of one estimate() call
     first = estimate(est)  # float32, recorded for calibration
     assert onnx_net.quantised
+    import onnx
+
+    from posetrack_cli.pose.onnx_runtime import output_convolutions
+    # kept float32: the convolutions that make the heatmaps (here the spot detector and the MSPN head, summed)
+    assert len(output_convolutions(onnx.load(str(onnx_net.fp32_path)))) == 2
     assert_same_keypoints(first, plain_keypoints, FP32_TOL, 1e-4)
     assert_same_keypoints(estimate(est), plain_keypoints, LOW_PRECISION_TOL, 0.03)
+
+    # any number of calibration images (the histogram calibrators need equal batches: 2 of 4, the rest dropped)
+    from posetrack_cli.pose.onnx_runtime import make_session, quantize_int8
+    images = normalise(CROPS.repeat(4, 1, 1, 1)[:11], CARD, est.device).numpy()
+    int8 = quantize_int8(onnx_net.fp32_path, tmp_path / "int8.onnx", images, batch=4)
+    assert make_session(int8).run(None, {"crops": images[:2]})[0].shape == (2, 17, 64, 48)
 
 
 @pytest.mark.skipif(not precision.cpu_has_native_bf16(), reason="CPU without native bf16")
@@ -157,8 +168,8 @@ def test_cpu_bf16_matches_plain(plain_keypoints):
 
 def test_bf16_without_native_support_runs_float32(monkeypatch, caplog, plain_keypoints):
     monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: False)
-    precision._warn_no_bf16.cache_clear()
-    with caplog.at_level(logging.WARNING):
+    precision._note_no_bf16.cache_clear()
+    with caplog.at_level(logging.INFO):
         kp = estimate(build(cpu_bf16=True))
     assert "no native bf16" in caplog.text
     assert_same_keypoints(kp, plain_keypoints, FP32_TOL, 1e-4)
