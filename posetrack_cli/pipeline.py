@@ -9,7 +9,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Protocol
 
 import numpy as np
 
@@ -35,9 +35,10 @@ DEFAULT_POSE_CARD = "mspn-2x50-coco"  # the MDPN/MSPN default: 2xMSPN-50, COCO v
 class Stages:
     """What persists across videos: models are loaded once for a whole folder."""
 
-    detector: Detector
+    detector: Detector | None  # None when every box is supplied (``boxes``)
     estimator: PoseEstimator
     config: PipelineConfig
+    boxes: BoxSource | None = None  # supplied person boxes (``--boxes``) instead of the detectors
 
     def new_tracker(self) -> PoseTracker:
         t = self.config.track
@@ -108,9 +109,17 @@ def _batches(info: VideoInfo, size: int, max_frames: int | None, profile: Profil
         yield batch
 
 
-def detect_frames(stages: Stages, tracker: PoseTracker, frames: list[np.ndarray]) -> list[Detections]:
-    """The ensemble's boxes; with box propagation (one frame at a time) the tracker's moved boxes join the NMS."""
-    dets = stages.detector.detect(frames)
+class BoxSource(Protocol):
+    """Person boxes supplied from outside (a detections file, ground truth) for the frames of one video."""
+
+    def boxes(self, info: VideoInfo, frames: list[Frame]) -> list[Detections]: ...
+
+
+def detect_frames(stages: Stages, tracker: PoseTracker, info: VideoInfo, batch: list[Frame]) -> list[Detections]:
+    """The supplied boxes, or the ensemble's; with box propagation (one frame at a time) the tracker's moved boxes
+    join the NMS."""
+    frames = [f.image for f in batch]
+    dets = stages.boxes.boxes(info, batch) if stages.boxes is not None else stages.detector.detect(frames)
     cfg = stages.config
     if not cfg.track.box_propagation:
         return dets
@@ -141,7 +150,7 @@ def track_video(info: VideoInfo, stages: Stages, stream: native.JsonlStream, pro
     for batch in _batches(info, batch_size, cfg.max_frames, profile):
         frames = [f.image for f in batch]
         t = time.perf_counter()
-        dets = detect_frames(stages, tracker, frames)
+        dets = detect_frames(stages, tracker, info, batch)
         t = profile.add("detect", t)
         poses = stages.estimator.estimate(frames, dets)
         t = profile.add("pose", t)

@@ -43,6 +43,7 @@ class Frame(NamedTuple):
     index: int  # 0-based decode order
     time_s: float  # presentation time from the container, seconds from the first frame
     image: np.ndarray  # (H, W, 3) BGR uint8, upright
+    name: str = ""  # the frame's file name for an image sequence ("" for a video file)
 
 
 _ROTATE = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
