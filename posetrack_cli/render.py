@@ -50,10 +50,11 @@ def render_video(info: VideoInfo, results: Iterable[FrameResult], out_path: str 
                  keypoint_threshold: float = 0.3, max_frames: int | None = None, keep_audio: bool = True) -> int:
     """Decode the video again and write every frame with its tracks drawn, at the source fps and (upright) size.
     Frames without a result are written unchanged; ``max_frames`` stops where tracking stopped. An .mp4 is H.264 with
-    the source's audio when ffmpeg is present (see ``VideoSink``). Returns the number of frames written."""
+    the source's audio when ffmpeg is present (see ``VideoSink``); an image sequence gives a silent video at its
+    ``fps``, one overlay frame per readable image. Returns the number of frames written."""
     by_index: Iterator[FrameResult] = iter(results)
     pending = next(by_index, None)
-    audio = info.path if keep_audio else None
+    audio = info.path if keep_audio and info.kind == "video" else None  # a folder of frames has no audio
     with VideoSink(Path(out_path), info.fps, (info.width, info.height), audio_from=audio) as sink:
         for index, frame in iter_frames(info, max_frames):
             while pending is not None and pending.frame_index < index:

@@ -1,5 +1,5 @@
-"""Video in and out: ``VideoInfo``, a streaming frame generator over anything OpenCV reads, ``VideoSink`` and the
-folder scan.
+"""Video in and out: ``VideoInfo``, a streaming frame generator over anything OpenCV reads (and over a folder of frames,
+see ``sequence.py``), ``VideoSink`` and the folder scan.
 
 Frames are decoded upright: a rotation stored in the container (phone videos) is applied by the decoder, so widths,
 heights and every coordinate posetrack writes are those of the frame as a player shows it.
@@ -22,6 +22,7 @@ from posetrack_cli.errors import InputError, OutputError
 log = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts", ".3gp")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")  # frames of an image sequence
 REENCODE_HINT = "re-encode it, e.g. ffmpeg -i IN -c:v libx264 OUT.mp4"
 
 
@@ -33,10 +34,12 @@ class VideoInfo:
     height: int  # pixels of the upright (displayed) frame
     frame_count: int  # frames the container announces (may be 0 or wrong for streams and truncated files)
     rotation: int = 0  # degrees clockwise the decoder turned the stored frames to show them upright (0/90/180/270)
+    kind: str = "video"  # "video" (a file) or "frames" (a folder of images: ``path`` is the folder)
+    frame_names: tuple[str, ...] = ()  # "frames": the image file names in frame order (frame_count of them)
 
     def to_dict(self) -> dict:
         return {"path": self.path, "fps": self.fps, "width": self.width, "height": self.height,
-                "frame_count": self.frame_count, "rotation": self.rotation}
+                "frame_count": self.frame_count, "rotation": self.rotation, "kind": self.kind}
 
 
 class Frame(NamedTuple):
@@ -75,15 +78,18 @@ def _as_bgr(image: np.ndarray) -> np.ndarray:
     return image
 
 
-def probe(path: str | os.PathLike) -> VideoInfo:
-    """Open ``path`` and read its first frame; a clear ``InputError`` when it is missing or not a video."""
+def probe(path: str | os.PathLike, sequence_fps: float | None = None) -> VideoInfo:
+    """Open ``path`` and read its first frame; a clear ``InputError`` when it is missing or not a video. A folder is
+    an image sequence (``sequence.probe_sequence``, at ``sequence_fps``, default ``sequence.DEFAULT_FPS``)."""
     p = Path(path)
     if not p.exists():
         if p.is_symlink():
             raise InputError(f"{p}: broken symbolic link (to {os.readlink(p)}); fix or remove the link")
         raise InputError(f"{p}: no such file; check the path")
     if p.is_dir():
-        raise InputError(f"{p} is a folder; give a video file, or pass the folder to process every video in it")
+        from posetrack_cli.sequence import DEFAULT_FPS, probe_sequence
+
+        return probe_sequence(p, sequence_fps or DEFAULT_FPS)
     if not p.is_file():
         raise InputError(f"{p}: not a regular file (a pipe or device?); give a video file")
     if not os.access(p, os.R_OK):
@@ -108,22 +114,30 @@ def _why_undecodable(path: Path) -> str:
     return describe_undecodable(path) or f"not a video, corrupt, or a codec OpenCV lacks; {REENCODE_HINT}"
 
 
-def iter_timed_frames(info: VideoInfo, max_frames: int | None = None) -> Iterator[Frame]:
-    """Yield every decodable ``Frame`` in order, upright, BGR (grayscale and BGRA converted).
+def iter_timed_frames(info: VideoInfo, max_frames: int | None = None, start: int = 0) -> Iterator[Frame]:
+    """Yield every decodable ``Frame`` with index in ``[start, max_frames)``, in order, upright, BGR (grayscale and
+    BGRA converted). A video seeks to ``start``, which must be a keyframe for exact frames (distributed/chunks.py).
 
     Streams: one frame in memory at a time. Times come from the container's timestamps (right for variable frame
     rate), falling back to index / fps where a timestamp is missing or goes backwards. Stops early at the end of
     decodable data; ``truncation_note`` compares what was decoded with what the container announced.
     """
+    if info.kind == "frames":
+        from posetrack_cli.sequence import iter_sequence_frames
+
+        yield from (f for f in iter_sequence_frames(info, max_frames) if f.index >= start)
+        return
     with _capture(Path(info.path)) as (cap, rotation):
-        index, last = 0, -1.0
+        if start and not cap.set(cv2.CAP_PROP_POS_FRAMES, start):
+            raise InputError(f"{info.path}: cannot seek to frame {start}; {REENCODE_HINT}")
+        index, last = start, -1.0
         while max_frames is None or index < max_frames:
             ok, image = cap.read()
             if not ok or image is None:
                 return
             msec = cap.get(cv2.CAP_PROP_POS_MSEC)
             time_s = msec / 1000.0 if np.isfinite(msec) and msec / 1000.0 > last else \
-                (index / info.fps if index == 0 else last + 1.0 / info.fps)
+                (index / info.fps if last < 0 else last + 1.0 / info.fps)
             last = time_s
             yield Frame(index, time_s, upright(_as_bgr(image), rotation))
             index += 1
@@ -142,6 +156,9 @@ def truncation_note(info: VideoInfo, decoded: int, last_time_s: float, max_frame
     shortfall only counts when the last decoded frame is also more than two frame intervals before that duration.
     """
     expected = info.frame_count if max_frames is None else min(info.frame_count, max_frames)
+    if info.kind == "frames":  # frames of a sequence are skipped, never cut off: say how many
+        return f"{expected - decoded} of {expected} images unreadable or of another size, skipped (see the log); " \
+            "their positions stay empty" if decoded < expected else ""
     if not expected or decoded >= expected - 1:  # containers may count one frame more than they decode
         return ""
     if last_time_s + 2.0 / info.fps >= info.frame_count / info.fps:
@@ -263,16 +280,20 @@ def _unlink_quietly(path: Path) -> None:
 
 @dataclass
 class FolderScan:
-    """The videos under a folder, and the sub-folders that could not be listed."""
+    """The videos and image sequences under a folder, the sub-folders that could not be listed, and notes on what
+    was ignored."""
 
     videos: list[Path] = field(default_factory=list)
     unreadable: list[Path] = field(default_factory=list)
+    sequences: list[Path] = field(default_factory=list)  # folders holding images (and no video) directly
+    notes: list[str] = field(default_factory=list)
 
 
 def scan_folder(folder: str | os.PathLike) -> FolderScan:
-    """Every video file under ``folder`` (recursive, sorted; hidden files and folders skipped). Files with a video
-    suffix are listed even when unreadable or broken links, so that each is reported; folders that cannot be
-    listed are collected in ``unreadable``."""
+    """Every video file and every sequence folder under ``folder`` (recursive, sorted; hidden files and folders
+    skipped). Files with a video suffix are listed even when unreadable or broken links, so that each is reported;
+    folders that cannot be listed are collected in ``unreadable``. Images beside a video are not a sequence (posters,
+    thumbnails): noted and ignored, as are other files in a sequence folder."""
     root = Path(folder)
     scan = FolderScan()
 
@@ -281,9 +302,19 @@ def scan_folder(folder: str | os.PathLike) -> FolderScan:
 
     for top, dirs, files in os.walk(root, onerror=on_error):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        scan.videos += [Path(top) / f for f in files
-                        if not f.startswith(".") and Path(f).suffix.lower() in VIDEO_SUFFIXES]
+        files = [f for f in files if not f.startswith(".")]
+        videos = [Path(top) / f for f in files if Path(f).suffix.lower() in VIDEO_SUFFIXES]
+        images = sum(Path(f).suffix.lower() in IMAGE_SUFFIXES for f in files)
+        scan.videos += videos
+        if images and videos:
+            scan.notes.append(f"{top}: {images} image(s) beside videos ignored (not a sequence; run the folder "
+                              "with --input-type frames to track them)")
+        elif images:
+            scan.sequences.append(Path(top))
+            if images < len(files):
+                scan.notes.append(f"{top}: {len(files) - images} file(s) that are not frames ignored")
     scan.videos.sort()
+    scan.sequences.sort()
     scan.unreadable.sort()
     return scan
 

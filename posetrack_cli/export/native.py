@@ -36,8 +36,11 @@ def person_dicts(result: FrameResult) -> list[dict]:
     } for i, tid in enumerate(result.tracks.track_ids)]
 
 
-def frame_dict(result: FrameResult) -> dict:
-    return {"frame_index": result.frame_index, "time_s": round(result.time_s, 6), "people": person_dicts(result)}
+def frame_dict(result: FrameResult, name: str = "") -> dict:
+    """A frame line; ``name`` (an image sequence's file name for the frame) is written when there is one."""
+    named = {"name": name} if name else {}
+    return {"frame_index": result.frame_index, "time_s": round(result.time_s, 6), **named,
+            "people": person_dicts(result)}
 
 
 def frame_from_dict(d: dict, skeleton_name: str = "coco17") -> FrameResult:
@@ -60,11 +63,13 @@ def _dump(obj) -> str:
 
 
 class JsonlStream:
-    """Append-only JSON Lines writer: each line is flushed so an interrupted run keeps every finished frame."""
+    """Append-only JSON Lines writer: each line is flushed so an interrupted run keeps every finished frame.
+    ``frame_names``: the file name of each frame index (image sequences), written into its frame line."""
 
-    def __init__(self, path: str | os.PathLike, header: dict) -> None:
+    def __init__(self, path: str | os.PathLike, header: dict, frame_names: tuple[str, ...] = ()) -> None:
         self.path = Path(path)
         self.header = header
+        self.frame_names = frame_names
         self._fh: IO | None = None
         self.frames = 0
 
@@ -85,7 +90,9 @@ class JsonlStream:
             raise OutputError(f"cannot write {self.path}: {exc.strerror} (frames so far are kept)") from None
 
     def write(self, result: FrameResult) -> None:
-        self._line({"type": "frame", **frame_dict(result)})
+        k = result.frame_index
+        name = self.frame_names[k] if k < len(self.frame_names) else ""
+        self._line({"type": "frame", **frame_dict(result, name)})
         self.frames += 1
 
     def finish(self, **stats) -> None:
@@ -149,7 +156,8 @@ def final_frames(stream: Stream, min_track_length: int) -> tuple[Iterator[dict],
     def frames() -> Iterator[dict]:
         for f in stream.frames():
             people = [p for p in f["people"] if p["track_id"] not in pruned]
-            yield {"frame_index": f["frame_index"], "time_s": f["time_s"], "people": people}
+            named = {"name": f["name"]} if "name" in f else {}
+            yield {"frame_index": f["frame_index"], "time_s": f["time_s"], **named, "people": people}
 
     return frames(), {"tracks": summary, "pruned": len(pruned)}
 

@@ -10,6 +10,11 @@ reader (frame < 10000). poseval ignores scores for MOTA, so low-score joints mus
 Track ids: ours are >= 1 and unbounded; poseval needs 0 <= id < 10000. Each file renumbers its tracks densely in order
 of first exported appearance (first track -> 0, next new track -> 1, ...); past 10000 tracks in one video the index
 wraps modulo 10000 (logged). Frames are written for every position so that entry k is video frame k.
+
+Image sequences (a folder of frames, ``VideoInfo.kind == "frames"``): every image of the folder gets an entry (also
+past ``--max-frames`` and where an image was skipped), named as in the PoseTrack GT, ``images/<split>/<folder>/<file>``
+(split = the parent folder's name under an ``images`` folder, else ``val``), so that a run on
+``images/val/000342_mpii_test`` gives the GT's file names, image ids and frame count.
 """
 
 from __future__ import annotations
@@ -137,8 +142,9 @@ def exported_people(result: FrameResult, config: OutputConfig, ids: TrackIdMap) 
 
 def sequence_dir(info: VideoInfo) -> str:
     """The PT18 sequence folder: the video's own name when it already is one (``000342_mpii_test``), else
-    ``<crc32 of the name mod 10^6>_mpii_test`` so poseval's PT18 reader can parse it."""
-    stem = Path(info.path).stem
+    ``<crc32 of the name mod 10^6>_mpii_test`` so poseval's PT18 reader can parse it. A sequence folder's whole name
+    counts (no suffix to strip)."""
+    stem = Path(os.path.abspath(info.path)).name if info.kind == "frames" else Path(info.path).stem
     if _SEQ_DIR.match(stem):
         return stem
     return f"{zlib.crc32(stem.encode('utf-8')) % 1_000_000:06d}_mpii_test"
@@ -154,10 +160,24 @@ def image_id(name: str, position: int) -> int:
     return position + 1
 
 
+def sequence_frame_names(info: VideoInfo) -> list[str]:
+    """PoseTrack GT-style ``file_name`` of every image of a sequence folder: ``images/<split>/<folder>/<file>``
+    (``sequence_dir`` when the folder's name is not PoseTrack's; ``<k:06d>.jpg`` for all when a file name is not a
+    frame number below 10000, which poseval's PT18 reader needs)."""
+    folder = Path(os.path.abspath(info.path))
+    split = folder.parent.name if folder.parent.parent.name == "images" and folder.parent.name else "val"
+    prefix = f"images/{split}/{sequence_dir(info)}"
+    if all(Path(n).stem.isdigit() and int(Path(n).stem) < 10_000 for n in info.frame_names):
+        return [f"{prefix}/{n}" for n in info.frame_names]
+    return [f"{prefix}/{k:06d}.jpg" for k in range(len(info.frame_names))]
+
+
 def frame_table(frames: Iterable[FrameResult], info: VideoInfo, frame_names: list[str] | None
                 ) -> tuple[list[str], dict[int, FrameResult]]:
     """Every frame position with its name, and the results by frame index (positions without one stay empty)."""
     by_index = {f.frame_index: f for f in frames}
+    if frame_names is None and info.kind == "frames":
+        frame_names = sequence_frame_names(info)
     if frame_names is None:
         n = max(by_index) + 1 if by_index else 0
         folder = sequence_dir(info)
