@@ -33,16 +33,27 @@ def _write_json(path: Path, result: dict) -> None:
         fh.write("\n")
 
 
+def _coverage_note(covered: int, total: int, what: str, only_covered: bool) -> None:
+    if covered < total:
+        click.echo(f"evaluated on the {covered} of {total} {what} that have predictions (--only-covered)" if
+                   only_covered else f"note: predictions cover {covered} of {total} {what}; the others count as "
+                   "misses (--only-covered scores only those with predictions, e.g. after a --limit run)")
+
+
 @click.command("eval")
 @click.option("--gt", "gt", type=click.Path(path_type=Path), default=None,
               help="Ground-truth folder: one PoseTrack 2017 or 2018 JSON per sequence.")
 @click.option("--pred", "pred", type=click.Path(path_type=Path), required=True,
-              help="Prediction folder (same file names as --gt), or a COCO results JSON with --coco.")
+              help="Prediction folder (a `posetrack run` output folder with PoseTrack exports, or files named as in "
+                   "--gt), or a COCO results JSON with --coco.")
 @click.option("--coco", "coco", type=click.Path(path_type=Path), default=None,
               help="COCO keypoint annotation JSON: evaluate --pred as COCO keypoint results (pycocotools).")
+@click.option("--only-covered", is_flag=True,
+              help="Score only the images (COCO) or sequences (PoseTrack) that have predictions, e.g. after a --limit "
+                   "run. Default, as the official evaluators: all of the ground truth, the rest counting as misses.")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None,
               help="Also write every metric to this JSON file.")
-def eval_cmd(gt: Path | None, pred: Path, coco: Path | None, json_out: Path | None) -> None:
+def eval_cmd(gt: Path | None, pred: Path, coco: Path | None, only_covered: bool, json_out: Path | None) -> None:
     """Score predictions: PoseTrack mAP and MOTA (as the official poseval), or COCO keypoint AP."""
     if (gt is None) == (coco is None):
         raise InputError("give either --gt GT_DIR (PoseTrack) or --coco GT.json (COCO keypoints), with --pred")
@@ -51,13 +62,15 @@ def eval_cmd(gt: Path | None, pred: Path, coco: Path | None, json_out: Path | No
 
         if not pred.is_file():
             raise InputError(f"{pred}: COCO results file not found")
-        result = evaluate_coco_keypoints(coco, pred)
+        result = evaluate_coco_keypoints(coco, pred, only_covered=only_covered)
         table = format_coco_table(result)
+        _coverage_note(result["images_covered"], result["images_total"], "images", only_covered)
     else:
         from posetrack_cli.evaluate.posetrack import evaluate_posetrack, format_table
 
-        result = evaluate_posetrack(gt, pred)
+        result = evaluate_posetrack(gt, pred, only_covered)
         table = format_table(result)
+        _coverage_note(result["sequences"], result["sequences_total"], "sequences", only_covered)
         table += f"\n({result['sequences']} sequences, {result['frames']} labelled frames)"
     click.echo(table)
     if json_out is not None:

@@ -28,12 +28,14 @@ def _load_json(path: Path, what: str):
 
 
 def evaluate_coco_keypoints(gt_json: str | os.PathLike, results_json: str | os.PathLike,
-                            image_ids: list[int] | None = None) -> dict:
+                            image_ids: list[int] | None = None, only_covered: bool = False) -> dict:
     """COCO keypoint AP/AR of a results file against a COCO keypoint annotation file.
 
     ``image_ids``: evaluate only these images (default: every image of the annotation file, so images without
-    results count as misses, as on the COCO server). Returns {"stats": {AP, AP .5, ... AR (L)}, "summary": the
-    text pycocotools prints}.
+    results count as misses, as on the COCO server). ``only_covered``: evaluate only the images that have results
+    (a ``--limit`` run; pycocotools ``params.imgIds``). Returns {"stats": {AP, AP .5, ... AR (L)}, "summary": the
+    text pycocotools prints, "images": images evaluated, "images_covered": images that have results, "images_total":
+    images in the annotation file}.
     """
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
@@ -51,6 +53,9 @@ def evaluate_coco_keypoints(gt_json: str | os.PathLike, results_json: str | os.P
     if unknown:
         raise InputError(f"{res_path}: image ids {unknown[:5]} are not in {gt_path}; write results with the "
                          "annotation file's image ids")
+    covered = sorted({r["image_id"] for r in results})
+    if only_covered and image_ids is None:
+        image_ids = covered
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
         coco = COCO()
@@ -64,7 +69,8 @@ def evaluate_coco_keypoints(gt_json: str | os.PathLike, results_json: str | os.P
         evaluator.summarize()
     summary = buf.getvalue()
     log.debug("pycocotools output:\n%s", summary)
-    return {"stats": {name: float(v) for name, v in zip(STAT_NAMES, evaluator.stats)}, "summary": summary}
+    return {"stats": {name: float(v) for name, v in zip(STAT_NAMES, evaluator.stats)}, "summary": summary,
+            "images": len(evaluator.params.imgIds), "images_covered": len(covered), "images_total": len(known)}
 
 
 def format_coco_table(result: dict) -> str:

@@ -202,16 +202,19 @@ def evaluate_sequences(sequences: list[Sequence]) -> dict:
             "mot": compute_mot(accumulate_mot(matches)) if tracked else None}
 
 
-def evaluate_posetrack(gt_dir: str | os.PathLike, pred_dir: str | os.PathLike) -> dict:
-    """PoseTrack mAP and MOT metrics of every sequence of ``gt_dir`` against ``pred_dir`` (PT17 or PT18 files).
+def evaluate_posetrack(gt_dir: str | os.PathLike, pred_dir: str | os.PathLike, only_covered: bool = False) -> dict:
+    """PoseTrack mAP and MOT metrics of every sequence of ``gt_dir`` against ``pred_dir`` (PT17 or PT18 files; with
+    ``only_covered``, of the sequences that have a prediction: ``posetrack_io.load_sequences``).
 
     Returns {"sequences", "frames" (labelled frames evaluated), "joints" (15 names, PT17 order),
     "ap": {"per_joint" [15], "precision" [15], "recall" [15], "total", "total_precision", "total_recall",
     "groups" {Head ... Ankle, Total}}, "mot": {"mota", "motp", "precision", "recall" [15 each], "total" {mota,
     motp, precision, recall}, "groups" (MOTA per printed column), "counts" (motmetrics sums per joint)} or None
-    when some person has no track id}. Values in percent; NaN where poseval gives NaN (e.g. no GT joint).
+    when some person has no track id}, "sequences_total" (ground-truth files). Values in percent; NaN where poseval
+    gives NaN (e.g. no GT joint).
     """
-    return evaluate_sequences(load_sequences(gt_dir, pred_dir))
+    sequences, total = load_sequences(gt_dir, pred_dir, only_covered)
+    return {**evaluate_sequences(sequences), "sequences_total": total}
 
 
 def _cells(values: list[float], last_delim: str = " \\\\") -> str:

@@ -238,8 +238,21 @@ def clean_sequence(gt: list[Frame], pred: list[Frame]) -> tuple[list[Frame], lis
     return [g for g, _ in pairs], [p for _, p in pairs]
 
 
-def load_sequences(gt_dir: str | os.PathLike, pred_dir: str | os.PathLike) -> list[Sequence]:
-    """Every ``*.json`` of ``gt_dir`` with the prediction of the same name in ``pred_dir``, cleaned as poseval does."""
+PREDICTION_SUFFIXES = (".posetrack18.json", ".posetrack17.json", ".json")  # posetrack run's exports, then poseval's
+# own layout (the ground truth's file name): a run's output folder can be passed as it is
+
+
+def prediction_file(pred_root: Path, gt_path: Path) -> Path | None:
+    """The prediction of ``gt_path`` in ``pred_root`` (``<sequence>.posetrack18.json`` first), None when missing."""
+    stem = gt_path.name.removesuffix(".json")
+    return next((p for p in (pred_root / f"{stem}{s}" for s in PREDICTION_SUFFIXES) if p.is_file()), None)
+
+
+def load_sequences(gt_dir: str | os.PathLike, pred_dir: str | os.PathLike,
+                   only_covered: bool = False) -> tuple[list[Sequence], int]:
+    """Every ``*.json`` of ``gt_dir`` with its prediction in ``pred_dir`` (``prediction_file``), cleaned as poseval
+    does, and the number of ground-truth files. A ground-truth file without a prediction is an error, as in poseval,
+    unless ``only_covered`` (a ``--limit`` run), which leaves it out."""
     gt_root, pred_root = Path(gt_dir), Path(pred_dir)
     for root, what in ((gt_root, "ground-truth"), (pred_root, "prediction")):
         if not root.is_dir():
@@ -249,9 +262,13 @@ def load_sequences(gt_dir: str | os.PathLike, pred_dir: str | os.PathLike) -> li
         raise InputError(f"{gt_root}: no *.json ground-truth files")
     sequences = []
     for gt_path in gt_files:
-        pred_path = pred_root / gt_path.name
-        if not pred_path.is_file():
-            raise InputError(f"prediction file {pred_path} does not exist (one per ground-truth file, same name)")
+        pred_path = prediction_file(pred_root, gt_path)
+        if pred_path is None and only_covered:
+            continue
+        if pred_path is None:
+            raise InputError(f"no prediction for {gt_path.name} in {pred_root} (looked for "
+                             f"{', '.join(gt_path.name.removesuffix('.json') + s for s in PREDICTION_SUFFIXES)}); "
+                             "--only-covered evaluates only the sequences that have one")
         gt, pred = read_posetrack(gt_path), read_posetrack(pred_path)
         if len(gt) != len(pred):
             raise InputError(f"{pred_path}: {len(pred)} prediction frames <> {len(gt)} ground-truth frames; "
@@ -260,4 +277,6 @@ def load_sequences(gt_dir: str | os.PathLike, pred_dir: str | os.PathLike) -> li
         _check_track_ids(pred, pred_path, prediction=True)
         gt, pred = clean_sequence(gt, pred)
         sequences.append(Sequence(gt_path.name.split(".")[0], gt, pred))
-    return sequences
+    if not sequences:
+        raise InputError(f"{pred_root}: no prediction for any ground-truth file of {gt_root}")
+    return sequences, len(gt_files)

@@ -15,7 +15,7 @@ from typing import Iterable
 from posetrack_cli.config import OutputConfig
 from posetrack_cli.errors import OutputError
 from posetrack_cli.export.atomic import atomic_write
-from posetrack_cli.records import COCO17, FrameResult
+from posetrack_cli.records import COCO17, FrameResult, Poses
 from posetrack_cli.video import VideoInfo
 
 
@@ -30,18 +30,32 @@ def coco_results(frames: Iterable[FrameResult], config: OutputConfig, image_ids:
         if image_ids is not None and result.frame_index >= len(image_ids):
             raise OutputError(f"frame {result.frame_index} has no COCO image id ({len(image_ids)} ids given)")
         image = int(image_ids[result.frame_index]) if image_ids is not None else int(result.frame_index)
-        for i in range(len(poses)):
-            if poses.box_scores[i] < config.box_threshold:
-                continue
-            flat = [round(float(v), 2 if c < 2 else 4) for kp in poses.keypoints[i] for c, v in enumerate(kp)]
-            results.append({"image_id": image, "category_id": 1, "keypoints": flat,
-                            "score": round(float(poses.scores[i]), 4)})
+        results += pose_entries(poses, image, config.box_threshold)
     return results
+
+
+def pose_entries(poses: Poses, image_id: int, box_threshold: float = 0.0) -> list[dict]:
+    """The COCO result entries of one image's poses (people whose box score is below ``box_threshold`` left out):
+    keypoints flat ``[x, y, score] * 17`` (pixels to 0.01, scores to 1e-4), ``score`` = the re-scored pose score."""
+    if len(poses) and poses.skeleton != COCO17:
+        raise OutputError(f"COCO results need COCO-17 keypoints; the pose model gives {poses.skeleton.name}")
+    entries = []
+    for i in range(len(poses)):
+        if poses.box_scores[i] < box_threshold:
+            continue
+        flat = [round(float(v), 2 if c < 2 else 4) for kp in poses.keypoints[i] for c, v in enumerate(kp)]
+        entries.append({"image_id": int(image_id), "category_id": 1, "keypoints": flat,
+                        "score": round(float(poses.scores[i]), 4)})
+    return entries
+
+
+def write_results_list(path: str | os.PathLike, results: list[dict]) -> None:
+    """Write a COCO results list atomically (a temporary name, then renamed)."""
+    with atomic_write(path) as fh:
+        json.dump(results, fh, separators=(",", ":"))
 
 
 def write_coco_results(path: str | os.PathLike, frames: Iterable[FrameResult], info: VideoInfo,
                        config: OutputConfig, image_ids: list[int] | None = None) -> None:
     """Write the COCO keypoint results of one video (``info`` is unused: COCO results carry no video fields)."""
-    results = coco_results(frames, config, image_ids)
-    with atomic_write(path) as fh:
-        json.dump(results, fh, separators=(",", ":"))
+    write_results_list(path, coco_results(frames, config, image_ids))

@@ -52,3 +52,25 @@ def test_eval_coco_mode(tmp_path):
     result = CliRunner().invoke(eval_cmd, ["--coco", str(tmp_path / "gt.json"), "--pred", str(tmp_path / "res.json")])
     assert result.exit_code == 0, result.output
     assert "100.0" in result.output.splitlines()[-1]  # AP 1.0 printed in percent
+
+
+def test_eval_reads_a_run_output_folder_and_only_covered_sequences(tmp_path):
+    """A `posetrack run` output folder holds `<sequence>.posetrack18.json` beside the native `<sequence>.json`: the
+    export is the prediction. A ground-truth sequence without a prediction is an error, as in poseval, unless
+    --only-covered, which scores the others (here the perfect one: AP 100, MOTA 100)."""
+    perfect = frames([[pred_rect(0, 5), pred_rect(1, 7)] for _ in range(3)])
+    gt_dir, pred_dir = write_case(tmp_path, [two_people_gt(3), two_people_gt(3)], [perfect, perfect])
+    (pred_dir / "seq0.json").rename(pred_dir / "seq0.posetrack18.json")
+    (pred_dir / "seq0.json").write_text('{"schema": "posetrack.tracks/1"}')  # the native output: not read
+    (pred_dir / "seq1.json").unlink()
+    result = CliRunner().invoke(eval_cmd, ["--gt", str(gt_dir), "--pred", str(pred_dir)])
+    assert isinstance(result.exception, InputError)
+    assert "no prediction for seq1.json" in str(result.exception) and "--only-covered" in str(result.exception)
+    out = tmp_path / "m.json"
+    result = CliRunner().invoke(eval_cmd, ["--gt", str(gt_dir), "--pred", str(pred_dir), "--only-covered",
+                                           "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "evaluated on the 1 of 2 sequences that have predictions (--only-covered)" in result.output
+    saved = json.loads(out.read_text())
+    assert (saved["sequences"], saved["sequences_total"]) == (1, 2)
+    assert saved["ap"]["total"] == pytest.approx(100.0) and saved["mot"]["total"]["mota"] == pytest.approx(100.0)

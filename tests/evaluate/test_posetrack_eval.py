@@ -221,7 +221,7 @@ def test_bad_inputs_are_one_line_errors(tmp_path):
     with pytest.raises(InputError, match="2 prediction frames <> 3 ground-truth frames"):
         evaluate_posetrack(gt_dir, pred_dir)
     (pred_dir / "seq0.json").unlink()
-    with pytest.raises(InputError, match="does not exist"):
+    with pytest.raises(InputError, match="no prediction for seq0.json"):
         evaluate_posetrack(gt_dir, pred_dir)
     (pred_dir / "seq0.json").write_text(json.dumps(frames([[pred_rect(0, 5), pred_rect(1, 5)]] * 3)))
     with pytest.raises(InputError, match="non-unique track ids"):

@@ -1,0 +1,132 @@
+"""``posetrack pose``: still images -> COCO keypoint results (detection or supplied boxes + pose, no tracking); and
+the ``--boxes`` options shared with ``posetrack run``.
+
+Registered by the main CLI with ``main.add_command(pose_cmd)``; bad inputs raise ``InputError`` (one line, exit code).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+BOX_OPTIONS = ("boxes", "boxes_format", "boxes_min_score", "image_ids")
+
+
+def boxes_options(command):
+    """``--boxes FILE|DIR``, ``--boxes-format``, ``--boxes-min-score`` and ``--image-ids`` (docs/SCHEMA.md)."""
+    options = [
+        click.option("--boxes", "boxes", type=click.Path(path_type=Path), default=None,
+                     help="Person boxes from a file or folder instead of the detectors: COCO detection results, "
+                          "a per-frame JSON/CSV, or a COCO/PoseTrack annotation file (ground truth)."),
+        click.option("--boxes-format", type=click.Choice(["auto", "coco", "frames", "gt"]), default="auto",
+                     show_default=True, help="Format of --boxes (auto: from the content)."),
+        click.option("--boxes-min-score", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+                     help="Drop supplied boxes scoring below this (0 keeps all, as MMPose's COCO evaluation)."),
+        click.option("--image-ids", type=click.Path(path_type=Path), default=None,
+                     help="COCO/PoseTrack annotation file or folder naming the image id of each image file "
+                          "(default: the number in the file name)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def load_box_source(opts: dict, image_ids=None):
+    """The ``SuppliedBoxes`` of ``--boxes`` (None without it); removes the box options from ``opts``."""
+    values = {k: opts.pop(k, None) for k in BOX_OPTIONS}
+    if values["boxes"] is None:
+        return None
+    from posetrack_cli.detect.supplied import load_boxes, load_image_ids
+
+    ids = image_ids if image_ids is not None else load_image_ids(values["image_ids"])
+    return load_boxes(values["boxes"], values["boxes_format"] or "auto", values["boxes_min_score"] or 0.0, ids)
+
+
+def _config(opts: dict):
+    from posetrack_cli.config import DetectConfig, PipelineConfig, PoseConfig
+
+    detectors = tuple(d.strip() for d in opts["detectors"].split(",") if d.strip())
+    detect = DetectConfig(detectors=detectors, nms_iou=opts["nms_iou"], min_score=opts["det_score"],
+                          yolo_imgsz=opts["yolo_imgsz"])
+    pose = PoseConfig(model=opts["pose"], weights=str(opts["pose_weights"]) if opts["pose_weights"] else None,
+                      flip_test=opts["flip_test"], oks_nms=opts["oks_nms"], batch_size=opts["pose_batch"],
+                      min_pose_score=opts["min_pose_score"])
+    return PipelineConfig(detect, pose, device=opts["device"], frame_batch=opts["image_batch"])
+
+
+def _images(inputs: tuple[Path, ...], image_root: Path | None, image_ids: Path | None):
+    """(images, the image id list for supplied boxes) from files/folders or one COCO annotation file."""
+    from posetrack_cli.detect.supplied import load_image_ids
+    from posetrack_cli.stills import images_from_annotation, images_from_paths
+
+    if len(inputs) == 1 and inputs[0].suffix.lower() == ".json":
+        return images_from_annotation(inputs[0], image_root)
+    ids = load_image_ids(image_ids)
+    return images_from_paths(list(inputs), ids), ids
+
+
+@click.command("pose")
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="COCO keypoint results JSON to write.")
+@click.option("--image-root", type=click.Path(path_type=Path), default=None,
+              help="Image folder when IMAGES is a COCO annotation file (its images[].file_name are under it).")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N images (a quick check).")
+@boxes_options
+@click.option("--detectors", default="yolo,ssdlite", show_default=True, help="Comma list of person detectors.")
+@click.option("--nms-iou", type=click.FloatRange(0, 1), default=0.6, show_default=True,
+              help="Ensemble box NMS IoU (MDPN 0.6).")
+@click.option("--det-score", type=click.FloatRange(0, 1), default=0.25, show_default=True,
+              help="Detector confidence floor.")
+@click.option("--yolo-imgsz", type=click.IntRange(min=32), default=960, show_default=True,
+              help="YOLO inference size in pixels.")
+@click.option("--pose", default="auto", show_default=True,
+              help="Pose model card (see `posetrack weights list`), yolo-crop, or auto.")
+@click.option("--pose-weights", type=click.Path(path_type=Path), default=None, help="Weights file for --pose.")
+@click.option("--flip-test/--no-flip-test", default=True, show_default=True, help="MSPN flip test.")
+@click.option("--oks-nms", type=click.FloatRange(0, 1), default=0.4, show_default=True,
+              help="OKS-NMS threshold (MDPN 0.4; MMPose's COCO evaluation uses 0.9); 0 turns it off.")
+@click.option("--min-pose-score", type=click.FloatRange(0, 1), default=0.05, show_default=True,
+              help="Drop poses whose re-scored score is below this (MMPose's COCO evaluation keeps all: 0).")
+@click.option("--box-threshold", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Leave people whose box score is below this out of the results.")
+@click.option("--image-batch", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Images sent through detection and pose together.")
+@click.option("--pose-batch", type=click.IntRange(min=1), default=32, show_default=True, help="Crops per forward.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def pose_cmd(images: tuple[Path, ...], out: Path, image_root: Path | None, limit: int | None, box_threshold: float,
+             quiet: bool, **opts) -> None:
+    """Estimate the poses in still images (no tracking) and write COCO keypoint results."""
+    from posetrack_cli.batch import check_writable
+    from posetrack_cli.export.coco import write_results_list
+    from posetrack_cli.pipeline import build_stages
+
+    config = _config(opts)
+    listed, ids = _images(images, image_root, opts.get("image_ids"))
+    listed = listed[:limit] if limit else listed
+    boxes = load_box_source(opts, image_ids=ids)
+    check_writable(out.parent)
+    stages = build_stages(config, boxes)
+    run = _run_with_bar(listed, stages, config.frame_batch, box_threshold, quiet)
+    write_results_list(out, run.results)
+    for path, why in run.failed:
+        click.echo(f"failed: {path}: {why}", err=True)
+    rate = run.images / run.seconds if run.seconds else 0.0
+    click.echo(f"pose: {run.images} images ({len(run.failed)} failed), {run.people} people, {run.seconds:.1f} s, "
+               f"{rate:.2f} images/s -> {out}")
+    if boxes is not None and boxes.unused_note():
+        click.echo(boxes.unused_note())
+    if run.failed:
+        sys.exit(1)
+
+
+def _run_with_bar(listed, stages, batch: int, box_threshold: float, quiet: bool):
+    from tqdm import tqdm
+
+    from posetrack_cli.stills import run_stills
+
+    with tqdm(total=len(listed), unit="image", desc="pose", disable=quiet, dynamic_ncols=True) as bar:
+        return run_stills(listed, stages, batch, box_threshold, bar.update)
+
