@@ -8,14 +8,15 @@ pay for loading. Variants alternate within each repetition; ratios are medians o
 
 - posetrack: the default pipeline (detectors yolo at imgsz 960 + ssdlite, NMS 0.6, yolo-crop pose at 256 px
   since no MSPN weights are present, OKS-NMS, DIS flow at scale 0.5, tracker, JSON Lines + tracks.json).
-- posetrack fast: the same plus the speed switches that are not yet config fields (bf16 autocast for YOLO on CPUs
-  with native bf16, decoding prefetched in a background thread: posetrack_cli.prefetch).
+  Decoding and writing overlap the networks (reader and writer threads, ``--prefetch 2``, the default).
+- posetrack bf16: the same with ``--bf16`` (YOLO detector and pose networks in bf16 autocast on CPUs with native
+  bf16; float32 elsewhere).
 - yolo pose track at imgsz 960 (our detector's size: YOLO11n misses the ~70 px people at 640) and at 640 (its
   default): ``YOLO(weights).track(source, stream=True, persist=True, imgsz=..., save=False)``, which is what the
   ``yolo pose track`` command calls; --cli also times the two commands themselves (interpreter start included).
 
-Network-forward time is summed inside the posetrack child around every forward (Ultralytics
-``BasePredictor.inference``, the SSDLite ``cv2.dnn`` forward, an MSPN forward); overhead = run time - forward time.
+Network-forward time is the pipeline's own measure (``posetrack run --profile``: forward hooks on the YOLO
+``nn.Module``, the SSDLite ``cv2.dnn`` forward, the MSPN forward); overhead = run time - forward time.
 
     python benchmarks/bench_peer.py [--frames 100] [--repeats 3] [--cli]
 """
@@ -42,7 +43,8 @@ CLIP = ROOT / "examples" / "vtest.avi"
 WEIGHTS = ROOT / "weights" / "yolo11n-pose.pt"
 VARIANTS = {  # name -> child arguments
     "posetrack": ["ours"],
-    "posetrack fast": ["ours-fast"],
+    "posetrack 1 thread": ["ours", "1"],
+    "posetrack bf16": ["ours-fast"],
     "yolo pose track 960": ["peer", "960"],
     "yolo pose track 640": ["peer", "640"],
 }
@@ -58,71 +60,31 @@ def cut_clip(frames: int, out: Path) -> Path:
 
 
 # -------------------------------------------------------------------------------------------------- child runs
-class ForwardClock:
-    """Sums the seconds spent inside network forwards."""
-
-    def __init__(self) -> None:
-        self.seconds = 0.0
-
-    def wrap(self, fn):
-        def timed(*args, **kwargs):
-            start = time.perf_counter()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                self.seconds += time.perf_counter() - start
-        return timed
-
-
-class _TimedNet:
-    """A cv2.dnn.Net stand-in whose ``forward`` is timed."""
-
-    def __init__(self, net, clock: ForwardClock) -> None:
-        self._net, self.forward = net, clock.wrap(net.forward)
-
-    def __getattr__(self, name):
-        return getattr(self._net, name)
-
-
-def child_ours(clip: str, fast: bool, yolo_imgsz: int = 960) -> dict:
-    """One run of the default pipeline (``fast``: plus the speed switches) -> timings, counts, peak RSS."""
+def child_ours(clip: str, fast: bool, yolo_imgsz: int = 960, threads: int | None = None) -> dict:
+    """One run of the default pipeline (``fast``: plus --bf16; ``threads``: torch threads, default torch's) ->
+    timings, counts, peak RSS. Network-forward seconds come from the pipeline's own clock
+    (``forward_time.ForwardClock``, as ``posetrack run --profile``)."""
     start = time.perf_counter()
     import resource
 
-    from ultralytics.engine.predictor import BasePredictor
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
 
     from posetrack_cli import pipeline
-    from posetrack_cli.config import DetectConfig, PipelineConfig
+    from posetrack_cli.config import DetectConfig, PipelineConfig, PoseConfig
 
-    clock = ForwardClock()
-    BasePredictor.inference = clock.wrap(BasePredictor.inference)
-    stages = pipeline.build_stages(PipelineConfig(detect=DetectConfig(yolo_imgsz=yolo_imgsz)))
-    for det in stages.detector.detectors:
-        if det.name == "ssdlite":
-            det.net = _TimedNet(det.net, clock)
-        if fast and hasattr(det, "bf16"):
-            det.bf16 = True
-    if hasattr(stages.estimator, "_predict"):
-        stages.estimator._predict = clock.wrap(stages.estimator._predict)
-    if fast:
-        _prefetch_decoding(pipeline)
-        if hasattr(stages.estimator, "bf16"):
-            stages.estimator.bf16 = True
+    config = PipelineConfig(detect=DetectConfig(yolo_imgsz=yolo_imgsz, bf16=fast), pose=PoseConfig(bf16=fast))
+    stages = pipeline.build_stages(config)
     load = time.perf_counter() - start
     with tempfile.TemporaryDirectory() as tmp:
         result = pipeline.run_video(clip, Path(tmp) / "tracks.json", stages)
     wall = time.perf_counter() - start
     return {"wall_s": wall, "load_s": load, "run_s": result.seconds, "frames": result.frames,
-            "people": result.people, "forward_s": clock.seconds, "profile": result.profile,
-            "pose": stages.estimator.name, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
-
-
-def _prefetch_decoding(pipeline) -> None:
-    """Decode in a background thread (what the lead's pipeline edit does with ``prefetch``)."""
-    from posetrack_cli import video
-    from posetrack_cli.prefetch import prefetch
-
-    pipeline.iter_timed_frames = lambda info, max_frames=None: prefetch(video.iter_timed_frames(info, max_frames), 8)
+            "people": result.people, "forward_s": result.forward_seconds, "profile": result.profile,
+            "pose": stages.estimator.name, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "threads": torch.get_num_threads()}
 
 
 def child_peer(clip: str, imgsz: int) -> dict:
@@ -137,7 +99,10 @@ def child_peer(clip: str, imgsz: int) -> dict:
         frames += 1
         people += len(r.boxes)
     wall = time.perf_counter() - start
-    return {"wall_s": wall, "load_s": load, "run_s": wall - load, "frames": frames, "people": people}
+    import torch
+
+    return {"wall_s": wall, "load_s": load, "run_s": wall - load, "frames": frames, "people": people,
+            "threads": torch.get_num_threads()}  # Ultralytics sets cpu_count - 1 on the CPU
 
 
 def run_child(args: list[str], clip: Path, env: dict) -> dict:
@@ -169,7 +134,8 @@ def main() -> None:
     if args.child:
         kind = args.child[0]
         result = (child_peer(args.clip, int(args.child[1])) if kind == "peer"
-                  else child_ours(args.clip, fast=kind == "ours-fast"))
+                  else child_ours(args.clip, fast=kind == "ours-fast",
+                                  threads=int(args.child[1]) if len(args.child) > 1 else None))
         print(json.dumps(result))
         return
     print(describe())
@@ -197,17 +163,18 @@ def report(args, runs: dict, cli: dict) -> None:
     ours = runs["posetrack"][0]
     print(f"clip: first {args.frames} frames of {CLIP.name} (768x576, 10 fps); pose model {ours['pose']}; "
           f"{args.repeats} repetitions, fresh process per run")
-    print("| variant | imgsz | wall s (median [min, max]) | load s | frames/s | people/frame | "
+    print("| variant | imgsz | torch threads | wall s (median [min, max]) | load s | frames/s | people/frame | "
           "x yolo 960 | x yolo 640 |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name in VARIANTS:
         walls = [r["wall_s"] for r in runs[name]]
         imgsz = name.rsplit(" ", 1)[-1] if name.startswith("yolo") else "960 (+ssdlite 300, crops 256)"
-        print(f"| {name} | {imgsz} | {statistics.median(walls):.1f} [{min(walls):.1f}, {max(walls):.1f}] | "
+        print(f"| {name} | {imgsz} | {runs[name][0]['threads']} | {statistics.median(walls):.1f} "
+              f"[{min(walls):.1f}, {max(walls):.1f}] | "
               f"{med(name, 'load_s'):.1f} | {args.frames / med(name, 'run_s'):.2f} | "
               f"{med(name, 'people') / args.frames:.1f} | {ratio(name, 'yolo pose track 960'):.2f} | "
               f"{ratio(name, 'yolo pose track 640'):.2f} |")
-    for name in ("posetrack", "posetrack fast"):
+    for name in ("posetrack", "posetrack 1 thread", "posetrack bf16"):
         forward, run = med(name, "forward_s"), med(name, "run_s")
         stages = {k: statistics.median(r["profile"].get(k, 0.0) for r in runs[name])
                   for k in ("decode", "detect", "pose", "nms", "track", "write")}

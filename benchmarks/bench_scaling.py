@@ -62,7 +62,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--frames", type=int, default=30)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--fast", action="store_true", help="with the speed switches of bench_peer's 'posetrack fast'")
+    ap.add_argument("--fast", action="store_true", help="with --bf16 (bench_peer's 'posetrack bf16')")
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     ap.add_argument("--clip", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -89,7 +89,7 @@ def main() -> None:
 
 def report(args, runs: dict, memory: dict) -> None:
     print(f"{args.frames} frames per clip, {args.repeats} repetitions, pipeline "
-          f"{'default + speed switches' if args.fast else 'default'}")
+          f"{'default + --bf16' if args.fast else 'default'}")
     print("| tiles | frame | yolo imgsz | people/frame | ms/frame | ms/person | frames/s | time per person vs 1x | "
           "overhead share | peak RSS MB |")
     print("|---|---|---|---|---|---|---|---|---|---|")

@@ -17,6 +17,7 @@ import os
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
@@ -24,8 +25,11 @@ from posetrack_cli.config import PipelineConfig
 from posetrack_cli.errors import InputError, OutputError, PosetrackError
 from posetrack_cli.export.atomic import atomic_write
 from posetrack_cli.export.native import SCHEMA
-from posetrack_cli.pipeline import Stages, VideoResult, build_stages, run_video
-from posetrack_cli.video import VIDEO_SUFFIXES, probe, scan_folder, sink_leftovers
+from posetrack_cli.pipeline import BoxSource, Stages, VideoResult, build_stages, result_config, run_video
+from posetrack_cli.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, probe, scan_folder, sink_leftovers
+
+if TYPE_CHECKING:
+    from posetrack_cli.distributed import RayConfig
 
 log = logging.getLogger(__name__)
 
@@ -107,15 +111,18 @@ def check_writable(folder: Path) -> None:
 
 
 def single_output_path(video: Path, out: Path) -> Path:
-    return out / f"{video.stem}.json" if out.is_dir() else out
+    """``out``, or ``out/<video stem>.json`` when ``out`` is a folder (a sequence folder's whole name)."""
+    return out / f"{video.name if video.is_dir() else video.stem}.json" if out.is_dir() else out
 
 
-def run_single(video: Path, out: Path, config: PipelineConfig, render: Path | None, quiet: bool) -> VideoResult:
-    probe(video)  # a bad input fails in a second, before any model is loaded
+def run_single(video: Path, out: Path, config: PipelineConfig, render: Path | None, quiet: bool,
+               boxes: BoxSource | None = None) -> VideoResult:
+    """One video or image-sequence folder (frames at ``config.sequence_fps``)."""
+    probe(video, config.sequence_fps)  # a bad input fails in a second, before any model is loaded
     out_json = single_output_path(video, out)
     for folder in {out_json.parent, *([render.parent] if render else [])}:
         check_writable(folder)
-    stages = build_stages(config)
+    stages = build_stages(config, boxes)
     bars = _Bars(quiet)
     try:
         return run_video(video, out_json, stages, render, bars.start, bars.frames)
@@ -124,15 +131,14 @@ def run_single(video: Path, out: Path, config: PipelineConfig, render: Path | No
 
 
 def output_paths(videos: list[Path], root: Path, out_dir: Path) -> list[Path]:
-    """One JSON per video, mirroring the folder tree; videos sharing a stem in one folder keep their suffix."""
-    stems: dict[Path, int] = {}
-    for v in videos:
-        key = v.relative_to(root).with_suffix("")
-        stems[key] = stems.get(key, 0) + 1
+    """One JSON per video or sequence folder, mirroring the folder tree. A sequence folder keeps its whole name
+    (``root`` itself: its own name); videos sharing a stem with another video or a sequence folder in one folder
+    keep their suffix (``x.mp4.json`` beside ``x.avi.json`` or the sequence's ``x.json``)."""
+    rels = [v.relative_to(root) if v != root else Path(root.resolve().name) for v in videos]
+    keys = [rel if v.is_dir() else rel.with_suffix("") for v, rel in zip(videos, rels)]
     paths = []
-    for v in videos:
-        rel = v.relative_to(root)
-        name = rel.name if stems[rel.with_suffix("")] > 1 else rel.stem
+    for v, rel, key in zip(videos, rels, keys):
+        name = rel.name if v.is_dir() or keys.count(key) > 1 else rel.stem
         paths.append(out_dir / rel.parent / f"{name}.json")
     return paths
 
@@ -145,9 +151,10 @@ def extra_outputs(out_json: Path, config: PipelineConfig) -> list[Path]:
             if name != "native"]
 
 
-def finished_stats(path: Path, config: PipelineConfig | None = None) -> dict | None:
-    """The ``stats`` of ``path`` when it is a complete posetrack tracks.json (made with ``config`` when given) whose
-    every frame parses; None otherwise. Reads line by line: memory stays O(one frame) however long the video."""
+def finished_stats(path: Path, config: PipelineConfig | None = None,
+                   detectors: list[str] | None = None) -> dict | None:
+    """The ``stats`` of ``path`` when it is a complete posetrack tracks.json (made with ``config`` and the box
+    source ``detectors``, e.g. ``["supplied:boxes.json"]``, when given) whose every frame parses; None otherwise. Reads line by line: memory stays O(one frame) however long the video."""
     try:
         with open(path, encoding="utf-8") as fh:
             head, frames, tail = _read_tracks_lines(fh)
@@ -158,8 +165,11 @@ def finished_stats(path: Path, config: PipelineConfig | None = None) -> dict | N
         return None
     if stats.get("complete") is not True or stats.get("frames") != frames:
         return None
-    if config is not None and head.get("config") != json.loads(json.dumps(asdict(config))):
+    if config is not None and head.get("config") != json.loads(json.dumps(result_config(config))):
         log.info("%s was made with other settings; redoing it", path)
+        return None
+    if detectors is not None and (head.get("models") or {}).get("detectors") != detectors:
+        log.info("%s was made from other boxes (%s); redoing it", path, (head.get("models") or {}).get("detectors"))
         return None
     return stats
 
@@ -210,33 +220,47 @@ def _run_one(video: Path, out_json: Path, stages: Stages, render: Path | None, b
 
 
 def _find_inputs(folder: Path) -> tuple[list[Path], list[VideoResult]]:
-    """The videos under ``folder`` and a failed row for every sub-folder that could not be listed."""
+    """The videos and image-sequence folders under ``folder`` (sorted; notes on ignored files logged) and a failed
+    row for every sub-folder that could not be listed."""
     scan = scan_folder(folder)
     if folder in scan.unreadable:
         raise InputError(f"{folder}: permission denied; cannot list the folder")
-    if not scan.videos and not scan.unreadable:
-        raise InputError(f"{folder}: no videos found (looked recursively for {', '.join(VIDEO_SUFFIXES)})")
+    if not scan.videos and not scan.sequences and not scan.unreadable:
+        raise InputError(f"{folder}: no videos found (looked recursively for {', '.join(VIDEO_SUFFIXES)}) and no "
+                         f"folders of images ({', '.join(IMAGE_SUFFIXES)})")
+    for note in scan.notes:
+        log.warning("%s", note)
     rows = [VideoResult(str(d), "", "failed", error=f"{d}: permission denied; folder not searched")
             for d in scan.unreadable]
-    return scan.videos, rows
+    return sorted(scan.videos + scan.sequences), rows
 
 
 def run_batch(folder: Path, out_dir: Path, config: PipelineConfig, render_dir: Path | None, resume: bool,
-              quiet: bool) -> list[VideoResult]:
+              quiet: bool, ray: RayConfig | None = None, limit: int | None = None,
+              boxes: BoxSource | None = None) -> list[VideoResult]:
+    """``limit``: only the first N videos (sorted); ``boxes``: supplied person boxes instead of the detectors;
+    every video and image-sequence folder (frames at ``config.sequence_fps``) under ``folder`` is one item."""
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"--out {out_dir} is a file; a folder of videos needs an output folder")
     videos, results = _find_inputs(folder)
+    videos = videos[:limit] if limit else videos
     for target in {out_dir, *([render_dir] if render_dir else [])}:
         check_writable(target)
     _remove_leftovers([out_dir / "summary.json"], None)
     outputs = output_paths(videos, folder, out_dir)
+    if ray is not None and boxes is not None:
+        raise InputError("--boxes cannot be combined with --ray yet; run the folder without --ray")
+    if ray is not None:  # the same videos, outputs, resume and summary, run by workers of a Ray cluster
+        from posetrack_cli.distributed import run_on_ray
+
+        return run_on_ray(videos, outputs, results, out_dir, config, render_dir, resume, quiet, ray)
     bars = _Bars(quiet, len(videos))
     current = None
     try:
-        stages = build_stages(config) if videos else None  # models are loaded once for the whole folder
+        stages = build_stages(config, boxes) if videos else None  # models are loaded once for the whole folder
         for video, out_json in zip(videos, outputs):
             current, bars.done = (video, out_json), 0
-            render = None if render_dir is None else render_dir / out_json.relative_to(out_dir).with_suffix(".mp4")
+            render = render_path(out_json, out_dir, render_dir)
             results.append(_resume_or_run(video, out_json, stages, render, bars, resume))
             bars.video_done()
         current = None
@@ -261,14 +285,28 @@ def _stopped_row(video: Path, out_json: Path, exc: BaseException, frames: int) -
 
 def _resume_or_run(video: Path, out_json: Path, stages: Stages, render: Path | None, bars: _Bars,
                    resume: bool) -> VideoResult:
-    extras = extra_outputs(out_json, stages.config)
+    skipped = skip_or_clean(video, out_json, stages.config, render, resume, stages.models()["detectors"])
+    return skipped if skipped is not None else _run_one(video, out_json, stages, render, bars)
+
+
+def skip_or_clean(video: Path, out_json: Path, config: PipelineConfig, render: Path | None, resume: bool,
+                  detectors: list[str] | None = None) -> VideoResult | None:
+    """The "skipped" row of a video finished in an earlier run (with ``resume``: same settings, same box source
+    ``detectors`` as ``Stages.models`` records them, default the configured detectors); otherwise None, after
+    deleting what a killed run left beside its outputs. Shared by the local loop and the Ray driver."""
+    extras = extra_outputs(out_json, config)
     if resume:
-        stats = finished_stats(out_json, stages.config)
+        stats = finished_stats(out_json, config, list(config.detect.detectors) if detectors is None else detectors)
         if stats is not None and all(p.exists() for p in extras) and (render is None or render.exists()):
             return VideoResult(str(video), str(out_json), "skipped", stats.get("frames", 0), stats.get("people", 0),
                                stats.get("tracks", 0), warning="finished in an earlier run")
     _remove_leftovers([out_json, *extras], render)
-    return _run_one(video, out_json, stages, render, bars)
+    return None
+
+
+def render_path(out_json: Path, out_dir: Path, render_dir: Path | None) -> Path | None:
+    """The overlay of ``out_json`` under ``render_dir``, mirroring the output tree."""
+    return None if render_dir is None else render_dir / out_json.relative_to(out_dir).with_suffix(".mp4")
 
 
 def write_summary(path: Path, results: list[VideoResult], videos: list[Path]) -> None:
@@ -281,6 +319,14 @@ def write_summary(path: Path, results: list[VideoResult], videos: list[Path]) ->
     with atomic_write(path) as fh:
         json.dump({"videos": rows, "counts": counts, "totals": totals}, fh, indent=1)
         fh.write("\n")
+
+
+def _forward_line(r: VideoResult) -> str:
+    """Network forwards against everything else (decoding, crops, NMS, flow, tracking, writing) in the run."""
+    forward = min(r.forward_seconds, r.seconds)
+    share = 100 * forward / r.seconds if r.seconds else 0.0
+    return (f"{'':13s}network forward {share:.1f} % / overhead {100 - share:.1f} % of {r.seconds:.1f} s "
+            "(decode/write: time waited for the reader/writer threads)")
 
 
 def format_summary(results: list[VideoResult], profile: bool = False) -> list[str]:
@@ -296,6 +342,7 @@ def format_summary(results: list[VideoResult], profile: bool = False) -> list[st
             total = sum(r.profile.values()) or 1.0
             lines += [f"{'':13s}{stage:7s} {sec:8.2f} s {100 * sec / total:5.1f} %"
                       for stage, sec in sorted(r.profile.items(), key=lambda kv: -kv[1])]
+            lines.append(_forward_line(r))
     if len(results) > 1:
         counts = ", ".join(f"{n} {s}" for s in STATUSES if (n := sum(r.status == s for r in results)))
         lines.append(f"{'total':11s} {sum(r.frames for r in results):7d} {sum(r.people for r in results):7d} "

@@ -4,6 +4,7 @@ detect (ensemble + NMS 0.6) -> top-down pose -> OKS-NMS 0.4 -> track -> JSON Lin
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections import defaultdict
@@ -13,13 +14,15 @@ from typing import Callable, Iterator, Protocol
 
 import numpy as np
 
-from posetrack_cli.config import DEFAULT_YOLO_WEIGHTS, PipelineConfig, resolve_path
+from posetrack_cli.config import DEFAULT_YOLO_WEIGHTS, PipelineConfig, PoseConfig, resolve_path
 from posetrack_cli.detect.base import Detector, keep_plausible
 from posetrack_cli.detect.ensemble import build_detector, fuse
 from posetrack_cli.device import resolve_device
 from posetrack_cli.export import native
+from posetrack_cli.forward_time import ForwardClock
 from posetrack_cli.pose.base import PoseEstimator
 from posetrack_cli.pose.oks import box_areas, oks_nms
+from posetrack_cli.prefetch import BackgroundWriter, prefetch
 from posetrack_cli.records import Detections, FrameResult, Poses, Tracks
 from posetrack_cli.track.smoothing import KeypointSmoother
 from posetrack_cli.track.propagate import make_propagator
@@ -45,33 +48,45 @@ class Stages:
         return PoseTracker(t, make_propagator(t.flow, t.flow_scale))
 
     def models(self) -> dict:
-        return {"detectors": list(self.config.detect.detectors), "pose": self.estimator.name,
-                "skeleton": self.estimator.skeleton.name}
+        detectors = [getattr(self.boxes, "name", "supplied")] if self.boxes is not None \
+            else list(self.config.detect.detectors)
+        return {"detectors": detectors, "pose": self.estimator.name, "skeleton": self.estimator.skeleton.name}
 
 
 def build_estimator(config: PipelineConfig, device: str) -> PoseEstimator:
     """The chosen pose model. ``auto`` takes the best model card whose weights are present (or the default MSPN
     card with ``--pose-weights``) and otherwise falls back to the bundled YOLO crop estimator, saying so once."""
     from posetrack_cli.pose.topdown import TopDownEstimator
-    from posetrack_cli.pose.yolo_crop import YoloCropEstimator
     from posetrack_cli.zoo import auto_card
 
     pose = config.pose
+    yolo_weights = resolve_path(config.detect.yolo_weights, DEFAULT_YOLO_WEIGHTS)
+    speed = dict(runtime=pose.runtime, cpu_bf16=pose.bf16)
     if pose.model == "yolo-crop":
-        return YoloCropEstimator(resolve_path(config.detect.yolo_weights, DEFAULT_YOLO_WEIGHTS), pose, device)
+        return _yolo_crop(yolo_weights, pose, device)
     if pose.model != "auto":
-        return TopDownEstimator.from_card(pose.model, pose, resolve_device(device), weights=pose.weights)
+        return TopDownEstimator.from_card(pose.model, pose, resolve_device(device), weights=pose.weights, **speed)
     card = DEFAULT_POSE_CARD if pose.weights else getattr(auto_card(), "name", None)
     if card is not None:
-        return TopDownEstimator.from_card(card, pose, resolve_device(device), weights=pose.weights)
+        return TopDownEstimator.from_card(card, pose, resolve_device(device), weights=pose.weights, **speed)
     log.warning("no MSPN/MDPN weights found (see `posetrack weights list`); using the bundled yolo-crop pose "
                 "estimator")
-    return YoloCropEstimator(resolve_path(config.detect.yolo_weights, DEFAULT_YOLO_WEIGHTS), pose, device)
+    return _yolo_crop(yolo_weights, pose, device)
 
 
-def build_stages(config: PipelineConfig) -> Stages:
+def _yolo_crop(weights: Path, pose: PoseConfig, device: str) -> PoseEstimator:
+    from posetrack_cli.pose.yolo_crop import YoloCropEstimator
+
+    if pose.runtime != "torch":
+        log.warning("pose runtime %r applies to MSPN/MDPN models only; yolo-crop runs on PyTorch", pose.runtime)
+    return YoloCropEstimator(weights, pose, device, bf16=pose.bf16)
+
+
+def build_stages(config: PipelineConfig, boxes: BoxSource | None = None) -> Stages:
+    """The models; with supplied ``boxes`` (``--boxes``) no detector is loaded."""
     device = str(resolve_device(config.device))
-    return Stages(build_detector(config.detect, device), build_estimator(config, device), config)
+    detector = build_detector(config.detect, device) if boxes is None else None
+    return Stages(detector, build_estimator(config, device), config, boxes)
 
 
 def suppress_poses(poses: Poses, min_score: float, oks_threshold: float) -> Poses:
@@ -86,9 +101,14 @@ def suppress_poses(poses: Poses, min_score: float, oks_threshold: float) -> Pose
 
 @dataclass
 class Profile:
-    """Seconds spent per stage (decode, detect, pose, nms, track, write)."""
+    """Seconds the frame loop spends per stage (decode, detect, pose, nms, track, write), plus the seconds inside
+    network forwards (``forward``, measured by ``forward_time.ForwardClock``; they lie inside detect and pose).
+
+    With prefetch (``PipelineConfig.prefetch`` > 0) decoding and writing run in threads beside the loop: "decode"
+    is then the time the loop waits for decoded frames and "write" the time it waits for the writer."""
 
     seconds: dict = field(default_factory=lambda: defaultdict(float))
+    forward: float = 0.0
 
     def add(self, stage: str, start: float) -> float:
         now = time.perf_counter()
@@ -96,17 +116,36 @@ class Profile:
         return now
 
 
-def _batches(info: VideoInfo, size: int, max_frames: int | None, profile: Profile) -> Iterator[list[Frame]]:
-    batch, t = [], time.perf_counter()
-    for item in iter_timed_frames(info, max_frames):
-        batch.append(item)
-        if len(batch) == size:
-            profile.add("decode", t)
+def _grouped(frames: Iterator[Frame], size: int) -> Iterator[list[Frame]]:
+    """Consecutive lists of ``size`` frames (the last may be shorter); closes ``frames`` when closed."""
+    with contextlib.closing(frames):
+        batch = []
+        for frame in frames:
+            batch.append(frame)
+            if len(batch) == size:
+                yield batch
+                batch = []
+        if batch:
             yield batch
-            batch, t = [], time.perf_counter()
-    if batch:
-        profile.add("decode", t)
-        yield batch
+
+
+def _stop(max_frames: int | None, stop: int | None) -> int | None:
+    return stop if max_frames is None else max_frames if stop is None else min(max_frames, stop)
+
+
+def _batches(info: VideoInfo, size: int, max_frames: int | None, profile: Profile, depth: int = 0,
+             start: int = 0) -> Iterator[list[Frame]]:
+    """Batches of decoded frames; with ``depth`` > 0 a reader thread decodes up to ``depth`` batches ahead
+    (errors, such as an undecodable file, are raised here as if decoded in this thread)."""
+    batches = prefetch(_grouped(iter_timed_frames(info, max_frames, start), size), depth)
+    with contextlib.closing(batches):
+        while True:
+            t = time.perf_counter()
+            batch = next(batches, None)
+            profile.add("decode", t)
+            if batch is None:
+                return
+            yield batch
 
 
 class BoxSource(Protocol):
@@ -139,34 +178,58 @@ def smooth_tracks(smoother, tracks: Tracks, time_s: float) -> Tracks:
 
 
 def track_video(info: VideoInfo, stages: Stages, stream: native.JsonlStream, profile: Profile,
-                on_frames: Callable[[int], None] | None = None) -> tuple[int, float]:
-    """The frame loop. Every finished frame is appended to ``stream`` at once.
-    Returns (frames processed, time of the last one in seconds)."""
+                on_frames: Callable[[int], None] | None = None, start: int = 0,
+                stop: int | None = None) -> tuple[int, float]:
+    """The frame loop. Every finished frame is appended to ``stream`` as soon as it is tracked (with prefetch, by a
+    writer thread that is drained before this returns or raises: an interrupted run keeps every finished frame).
+    ``start``/``stop``: only the frames ``[start, stop)`` (a chunk of a long video; ``start`` a keyframe), with a
+    fresh tracker. Returns (frames processed, time of the last one in seconds)."""
     cfg = stages.config
     tracker = stages.new_tracker()
     smoother = KeypointSmoother(fps=info.fps) if cfg.track.smoothing else None
     batch_size = 1 if cfg.track.box_propagation else cfg.frame_batch  # propagated boxes need frame t-1 tracked
     done, last_time = 0, -1.0
-    for batch in _batches(info, batch_size, cfg.max_frames, profile):
-        frames = [f.image for f in batch]
-        t = time.perf_counter()
-        dets = detect_frames(stages, tracker, info, batch)
-        t = profile.add("detect", t)
-        poses = stages.estimator.estimate(frames, dets)
-        t = profile.add("pose", t)
-        poses = [suppress_poses(p, cfg.pose.min_pose_score, cfg.pose.oks_nms) for p in poses]
-        t = profile.add("nms", t)
-        for frame, p in zip(batch, poses):
-            tracks = tracker.update(frame.image, p)
-            if smoother is not None:
-                tracks = smooth_tracks(smoother, tracks, frame.time_s)
-            t = profile.add("track", t)
-            stream.write(FrameResult(frame.index, frame.time_s, tracks))
-            t = profile.add("write", t)
-        done, last_time = done + len(batch), batch[-1].time_s
-        if on_frames:
-            on_frames(len(batch))
+    clock = ForwardClock()
+    writer = BackgroundWriter(stream.write, cfg.prefetch * batch_size)
+    try:
+        with clock.attached(stages.detector, stages.estimator), writer, \
+                contextlib.closing(_batches(info, batch_size, _stop(cfg.max_frames, stop), profile, cfg.prefetch,
+                                          start)) as batches:
+            for batch in batches:
+                results = _track_batch(stages, tracker, smoother, info, batch, profile)
+                t = time.perf_counter()
+                for result in results:
+                    writer.submit(result)
+                profile.add("write", t)
+                done, last_time = done + len(batch), batch[-1].time_s
+                if on_frames:
+                    on_frames(len(batch))
+            t = time.perf_counter()
+        profile.add("write", t)  # the writer's last frames
+    finally:
+        profile.forward += clock.seconds
     return done, last_time
+
+
+def _track_batch(stages: Stages, tracker: PoseTracker, smoother: KeypointSmoother | None, info: VideoInfo,
+                 batch: list[Frame], profile: Profile) -> list[FrameResult]:
+    """Detect, estimate poses, OKS-NMS and track one batch of frames."""
+    cfg = stages.config
+    t = time.perf_counter()
+    dets = detect_frames(stages, tracker, info, batch)
+    t = profile.add("detect", t)
+    poses = stages.estimator.estimate([f.image for f in batch], dets)
+    t = profile.add("pose", t)
+    poses = [suppress_poses(p, cfg.pose.min_pose_score, cfg.pose.oks_nms) for p in poses]
+    t = profile.add("nms", t)
+    results = []
+    for frame, p in zip(batch, poses):
+        tracks = tracker.update(frame.image, p)
+        if smoother is not None:
+            tracks = smooth_tracks(smoother, tracks, frame.time_s)
+        results.append(FrameResult(frame.index, frame.time_s, tracks))
+    profile.add("track", t)
+    return results
 
 
 @dataclass
@@ -180,42 +243,56 @@ class VideoResult:
     seconds: float = 0.0
     warning: str = ""
     error: str = ""
-    profile: dict = field(default_factory=dict)
+    profile: dict = field(default_factory=dict)  # seconds per stage of the frame loop (``Profile.seconds``)
+    forward_seconds: float = 0.0  # of ``seconds``, those inside network forwards (the rest is overhead)
 
 
 def run_video(path: str | Path, out_json: str | Path, stages: Stages, render: str | Path | None = None,
               on_start: Callable[[VideoInfo], None] | None = None,
               on_frames: Callable[[int], None] | None = None) -> VideoResult:
-    """Track one video into ``out_json`` (plus its ``.jsonl`` stream, other formats and an optional overlay)."""
-    from posetrack_cli.export import write_extra_formats
-    from posetrack_cli.render import render_video
-
+    """Track one video (or image-sequence folder, at ``config.sequence_fps``) into ``out_json`` (plus its ``.jsonl``
+    stream, other formats and an optional overlay)."""
     start = time.perf_counter()
-    info = probe(path)
+    info = probe(path, stages.config.sequence_fps)
     if on_start:
         on_start(info, stages.config.max_frames)
     out_json = Path(out_json)
     profile = Profile()
-    header = {"video": info.to_dict(), "models": stages.models(), "config": _config_dict(stages.config)}
-    with native.JsonlStream(out_json.with_suffix(".jsonl"), header) as stream:
+    header = {"video": info.to_dict(), "models": stages.models(), "config": result_config(stages.config)}
+    with native.JsonlStream(out_json.with_suffix(".jsonl"), header, info.frame_names) as stream:
         frames, last_time = track_video(info, stages, stream, profile, on_frames)
         warning = truncation_note(info, frames, last_time, stages.config.max_frames)
         stream.finish(truncated=bool(warning))
     t = time.perf_counter()
-    final = native.read_stream(stream.path)
-    stats = native.write_tracks_json(final, out_json, stages.config.track.min_track_length)
-    write_extra_formats(final, out_json, stages.config, info)
-    if render:
-        frames_iter, _ = native.final_frames(final, stages.config.track.min_track_length)
-        skeleton = stages.estimator.skeleton.name
-        render_video(info, (native.frame_from_dict(f, skeleton) for f in frames_iter), render,
-                     max_frames=stages.config.max_frames)
+    stats = write_outputs(info, out_json, stages.config, render)
     profile.add("write", t)
     return VideoResult(str(path), str(out_json), "done", frames, stats["people"], stats["tracks"],
-                       time.perf_counter() - start, warning, profile=dict(profile.seconds))
+                       time.perf_counter() - start, warning, profile=dict(profile.seconds),
+                       forward_seconds=profile.forward)
 
 
-def _config_dict(config: PipelineConfig) -> dict:
+def write_outputs(info: VideoInfo, out_json: Path, config: PipelineConfig, render: str | Path | None) -> dict:
+    """From the finished ``.jsonl`` stream beside ``out_json``: the final tracks.json (tracklets pruned), the other
+    formats and the overlay. Returns the tracks.json ``stats``."""
+    from posetrack_cli.export import write_extra_formats
+    from posetrack_cli.render import render_video
+
+    final = native.read_stream(out_json.with_suffix(".jsonl"))
+    stats = native.write_tracks_json(final, out_json, config.track.min_track_length)
+    write_extra_formats(final, out_json, config, info)
+    if render:
+        frames, _ = native.final_frames(final, config.track.min_track_length)
+        skeleton = final.header["models"]["skeleton"]
+        render_video(info, (native.frame_from_dict(f, skeleton) for f in frames), render, max_frames=config.max_frames)
+    return stats
+
+
+RUN_ONLY_FIELDS = ("prefetch",)  # settings that change how fast a run is, never its results
+
+
+def result_config(config: PipelineConfig) -> dict:
+    """The settings recorded in every output (and compared by ``--resume``): all but ``RUN_ONLY_FIELDS``, so the
+    same inputs give the same bytes however the run was tuned."""
     from dataclasses import asdict
 
-    return asdict(config)
+    return {k: v for k, v in asdict(config).items() if k not in RUN_ONLY_FIELDS}

@@ -219,6 +219,10 @@ def test_finished_stats_checks_completeness_layout_and_settings(finished, tmp_pa
     stats = finished_stats(finished, config)
     assert stats is not None and stats["frames"] == 3 and stats["complete"] is True
     assert finished_stats(finished, build_config(run_options("--max-frames", 2))) is None  # other settings
+    assert finished_stats(finished, config, ["ssdlite"]) == stats  # the box source it was made with
+    assert finished_stats(finished, config, ["supplied:boxes.json"]) is None  # other boxes (--boxes)
+    assert finished_stats(finished, build_config(run_options("--fps", 10))) is None  # other sequence frame rate
+    assert finished_stats(finished, build_config(run_options("--prefetch", 0))) == stats  # speed only
     text = finished.read_text()
     cases = {
         "cut.json": text[: len(text) // 2],  # a copy stopped half way

@@ -154,7 +154,7 @@ def test_int8_calibrates_on_first_inputs_then_matches_plain(plain_keypoints, tmp
     assert_same_keypoints(first, plain_keypoints, FP32_TOL, 1e-4)
     assert_same_keypoints(estimate(est), plain_keypoints, LOW_PRECISION_TOL, 0.03)
 
-    # any number of calibration images (the histogram calibrators need equal batches: 2 of 4, the rest dropped)
+    # any number of calibration images, one batch at a time (4 + 4 + 3)
     from posetrack_cli.pose.onnx_runtime import make_session, quantize_int8
     images = normalise(CROPS.repeat(4, 1, 1, 1)[:11], CARD, est.device).numpy()
     int8 = quantize_int8(onnx_net.fp32_path, tmp_path / "int8.onnx", images, batch=4)
@@ -223,3 +223,42 @@ def test_ssdlite_classic_engine_finds_the_same_boxes(clip_frames):
         assert len(a) == len(b) > 0
         np.testing.assert_allclose(a.boxes_xyxy, b.boxes_xyxy, atol=0.5)  # pixels
         np.testing.assert_allclose(a.scores, b.scores, atol=1e-3)
+
+
+# ------------------------------------------------------------------------------------------- options -> networks
+def test_options_reach_the_networks(monkeypatch, caplog, tmp_path):
+    """``--pose-runtime``, ``--bf16`` and ``--prefetch`` -> the config -> the estimator and the YOLO detector
+    (the paths themselves are checked against the plain one above)."""
+    from click.testing import CliRunner
+
+    from posetrack_cli import batch
+    from posetrack_cli.cli import main
+    from posetrack_cli.config import DetectConfig, PipelineConfig
+    from posetrack_cli.detect.ensemble import build_detector
+    from posetrack_cli.pipeline import VideoResult, build_estimator
+
+    seen = {}
+
+    def fake_run_single(video, out, config, *args, **kwargs):
+        seen["config"] = config
+        return VideoResult(str(video), str(out), "done")
+
+    monkeypatch.setattr(batch, "run_single", fake_run_single)
+    video = tmp_path / "v.avi"
+    video.write_bytes(b"")
+    args = ["run", str(video), "--out", str(tmp_path / "t.json"), "--pose-runtime", "int8", "--bf16", "--prefetch",
+            "0"]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    config = seen["config"]
+    assert (config.pose.runtime, config.pose.bf16, config.detect.bf16, config.prefetch) == ("int8", True, True, 0)
+    assert PipelineConfig().prefetch == 2 and PoseConfig().runtime == "torch" and not PoseConfig().bf16
+
+    calls = []
+    monkeypatch.setattr(TopDownEstimator, "from_card", classmethod(lambda cls, *a, **kw: calls.append(kw)))
+    build_estimator(config.with_(pose=PoseConfig(model="mspn-2x50-coco", runtime="int8", bf16=True)), "cpu")
+    assert calls[0]["runtime"] == "int8" and calls[0]["cpu_bf16"] is True
+    with caplog.at_level(logging.WARNING):
+        crop = build_estimator(config.with_(pose=PoseConfig(model="yolo-crop", runtime="int8", bf16=True)), "cpu")
+    assert crop.bf16 is True and "applies to MSPN/MDPN models only" in caplog.text
+    assert build_detector(DetectConfig(detectors=("yolo",), bf16=True), "cpu").detectors[0].bf16 is True
+    assert build_detector(DetectConfig(detectors=("yolo",)), "cpu").detectors[0].bf16 is False
