@@ -8,8 +8,9 @@
   first ``calibration_images`` network inputs are run in float32 and recorded; the int8 model is built from them and
   used from then on. Both choices come from benchmarks/bench_agreement.py (2xMSPN-50, 20 test frames of the clip):
   mean OKS to float32 0.54 with everything quantised and min/max ranges, 0.94 with the output convolution in
-  float32, 0.96 with percentile ranges as well; the speed is the same (the output convolution is <1% of the FLOPs)
-  but percentile calibration takes ~2 min instead of ~35 s for 64 images on 2 cores.
+  float32, 0.96 with percentile ranges as well (0.94 in the run recorded in benchmarks/RESULTS.md, 10 test
+  frames); the speed is the same (the output convolution is <1% of the FLOPs) but percentile calibration takes
+  ~2 min instead of ~35 s for 64 images on 2 cores.
 
 Optional dependencies (the ``onnx`` extra): onnxruntime, onnx and onnxscript (the torch.export-based exporter).
 Graphs are exported for the card's fixed input size with a dynamic batch dimension.
@@ -33,7 +34,6 @@ from posetrack_cli.errors import PosetrackError
 
 log = logging.getLogger(__name__)
 
-RUNTIMES = ("torch", "onnx", "int8")  # TopDownEstimator runtimes; "torch" is eager PyTorch (no extra dependency)
 INPUT, OUTPUT = "crops", "heatmaps"
 CALIBRATION_IMAGES = 64  # network inputs recorded before quantising (flip test: 32 people); more = slower start
 
@@ -99,10 +99,15 @@ def output_convolutions(model) -> list[str]:
     return found
 
 
-def quantize_int8(fp32_path: str | Path, int8_path: str | Path, calibration: np.ndarray, batch: int = 8,
+def quantize_int8(fp32_path: str | Path, int8_path: str | Path, calibration: np.ndarray, batch: int = 4,
                   method: str = "percentile") -> Path:
     """Static int8 quantisation of an exported graph, calibrated on ``calibration`` (N, 3, h, w) with ``method``
-    ("percentile" or "minmax") activation ranges; the output convolutions stay float32."""
+    ("percentile" or "minmax") activation ranges; the output convolutions stay float32.
+
+    The calibrator sees ``batch`` images at a time and merges their histograms / ranges (``CalibStridedMinMax``):
+    ONNX Runtime's histogram calibrators otherwise keep every intermediate tensor of every image until the end,
+    which measured 22 GB of RSS for 64 images of 2xMSPN-50 (benchmarks/bench_agreement.py); per batch of 4 it is
+    the activations of 4 images."""
     require_onnxruntime()
     import onnx
     from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
@@ -110,13 +115,20 @@ def quantize_int8(fp32_path: str | Path, int8_path: str | Path, calibration: np.
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     class Reader(CalibrationDataReader):
+        """Batches of ``batch`` images; ``set_range`` selects the batches of one ``collect_data`` call."""
+
         def __init__(self) -> None:
-            # equal batches: the histogram calibrators stack the per-batch outputs (the remainder is dropped)
-            size = min(batch, len(calibration))
-            self.batches = (calibration[i:i + size] for i in range(0, len(calibration) - size + 1, size))
+            self.chunks = [calibration[i:i + batch] for i in range(0, len(calibration), batch)]
+            self.set_range(0, len(self.chunks))
+
+        def __len__(self) -> int:
+            return len(self.chunks)
+
+        def set_range(self, start_index: int, end_index: int) -> None:
+            self.pending = iter(self.chunks[start_index:end_index])
 
         def get_next(self):
-            chunk = next(self.batches, None)
+            chunk = next(self.pending, None)
             return None if chunk is None else {INPUT: np.ascontiguousarray(chunk, np.float32)}
 
     start = time.perf_counter()
@@ -129,7 +141,8 @@ def quantize_int8(fp32_path: str | Path, int8_path: str | Path, calibration: np.
         quantize_static(str(prepared), str(int8_path), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         calibrate_method=methods[method],
-                        nodes_to_exclude=output_convolutions(onnx.load(str(prepared), load_external_data=False)))
+                        nodes_to_exclude=output_convolutions(onnx.load(str(prepared), load_external_data=False)),
+                        extra_options={"CalibStridedMinMax": 1})  # one batch per collect_data call
     log.debug("%s", chatter.getvalue().strip())
     log.info("quantised to int8 on %d calibration images in %.1f s", len(calibration), time.perf_counter() - start)
     return int8_path

@@ -4,8 +4,11 @@
 All crops of all given frames go through the network together, in chunks of ``PoseConfig.batch_size`` images per
 forward. On CUDA the network runs in fp16 autocast (``PoseConfig.amp``); on every device BatchNorm is folded into the
 convolutions and tensors are channels_last. On the CPU the constructor can also pick bf16 autocast (CPUs with native
-bf16) or an ONNX Runtime graph in float32 or int8 (``pose.onnx_runtime``). Every switch exists for the ablation of
-benchmarks/bench_cpu_efficiency.py; tests/pose/test_speed_paths.py checks each against the plain path.
+bf16; ``PoseConfig.bf16``, ``--bf16``) or an ONNX Runtime graph in float32 or int8 (``pose.onnx_runtime``;
+``PoseConfig.runtime``, ``--pose-runtime``). On every device the network can instead run through ``torch.compile``
+with frozen weights (runtime "compile", ``pose.compiled``; inside the same autocast). Every switch exists for the
+ablation of benchmarks/bench_cpu_efficiency.py; tests/pose/test_speed_paths.py and tests/pose/test_compiled.py check
+each against the plain path.
 
 MDPN networks also predict the PoseTrack head joints (``head_top``, ``neck``) that COCO-17 lacks. ``estimate``
 returns COCO-17 ``Poses``; ``estimate_with_extras`` returns, per frame, the ``Poses`` and an (N, E, 3) array of the
@@ -33,6 +36,10 @@ from posetrack_cli.records import POSETRACK15, SKELETONS, Detections, Poses, Ske
 from posetrack_cli.zoo import ModelCard, load_card, resolve_weights
 
 log = logging.getLogger(__name__)
+
+# TopDownEstimator runtimes: "torch" eager PyTorch, "compile" torch.compile (Inductor, frozen weights; CPU and CUDA),
+# "onnx" / "int8" ONNX Runtime float32 / int8 (CPU, the onnx extra)
+RUNTIMES = ("torch", "compile", "onnx", "int8")
 
 
 def autocast_context(device: torch.device, amp: bool, cpu_bf16: bool = False):
@@ -74,9 +81,10 @@ class TopDownEstimator:
         ``device`` and, with ``optimize``, has its BatchNorm folded in place (its state_dict changes).
         ``channels_last``: NHWC tensors on every device; the issue asks for it on CUDA (tensor cores), and
         benchmarks/bench_mspn.py measured it 1.1-1.7x faster on the CPU as well; False keeps NCHW.
-        ``runtime``: "torch" (eager PyTorch), "onnx" (ONNX Runtime float32) or "int8" (ONNX Runtime, static int8
-        calibrated on the first crops); the last two are CPU only. ``cpu_bf16``: bf16 autocast for "torch" on a
-        CPU with native bf16 (ignored elsewhere)."""
+        ``runtime``: "torch" (eager PyTorch), "compile" (``torch.compile`` with frozen weights, batches padded to
+        a few static sizes; compiles at each new size, ~20-40 s each on 2 cores), "onnx" (ONNX Runtime float32) or
+        "int8" (ONNX Runtime, static int8 calibrated on the first crops); the last two are CPU only. ``cpu_bf16``:
+        bf16 autocast for "torch" and "compile" on a CPU with native bf16 (ignored elsewhere)."""
         self.name = card.name
         self.card = card
         self.config = config
@@ -98,12 +106,18 @@ class TopDownEstimator:
 
     def _runtime_predict(self, runtime: str) -> Callable[[torch.Tensor], torch.Tensor]:
         """The network's ``predict`` on the chosen runtime: (B, 3, h, w) -> heatmaps (B, C, h/4, w/4)."""
-        from posetrack_cli.pose.onnx_runtime import RUNTIMES, OnnxHeatmapNet
+        from posetrack_cli.pose.onnx_runtime import OnnxHeatmapNet
 
         if runtime not in RUNTIMES:
             raise PosetrackError(f"unknown pose runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
         if runtime == "torch":
             return self.net.predict
+        if runtime == "compile":
+            from posetrack_cli.pose.compiled import CompiledPredict
+
+            chunk = self._chunk_size()  # the largest forward: one chunk of crops, doubled by the flip test
+            return CompiledPredict(self.net, 2 * chunk if self.config.flip_test else chunk,
+                                   memory_format=self.memory_format)
         if self.device.type != "cpu":
             raise PosetrackError(f"the {runtime} pose runtime runs on the CPU only; use --device cpu or the torch "
                                  "runtime")
@@ -166,7 +180,7 @@ class TopDownEstimator:
         """(N, h, w, 3) crops -> (N, K + E, 3) keypoints in frame pixels, in chunks of the batch size."""
         total = self.skeleton.num_keypoints + len(self.extra_keypoints)
         out = np.zeros((len(crops), total, 3), np.float32)
-        chunk = max(1, self.config.batch_size // 2) if self.config.flip_test else max(1, self.config.batch_size)
+        chunk = self._chunk_size()
         for start in range(0, len(crops), chunk):
             batch = torch.from_numpy(crops[start:start + chunk])
             if self.device.type == "cuda":
@@ -177,6 +191,10 @@ class TopDownEstimator:
                                         self.config.quarter_offset)
             out[start:start + chunk] = keypoints.cpu().numpy()
         return out
+
+    def _chunk_size(self) -> int:
+        """Crops per forward: the batch size, halved with the flip test (plain and mirrored share a forward)."""
+        return max(1, self.config.batch_size // 2) if self.config.flip_test else max(1, self.config.batch_size)
 
     def heatmaps(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised crops (B, 3, h, w) -> float32 heatmaps (B, K + E, h/4, w/4), flip-test averaged if enabled.
