@@ -14,6 +14,7 @@ import click
 
 from posetrack_cli import __version__
 from posetrack_cli.config import DetectConfig, OutputConfig, PipelineConfig, PoseConfig, TrackConfig
+from posetrack_cli.cli_pose import boxes_options, load_box_source
 from posetrack_cli.errors import InputError, PosetrackError
 
 EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
@@ -38,10 +39,11 @@ def build_config(opts: dict) -> PipelineConfig:
     if bad:
         raise PosetrackError(f"unknown format(s) {', '.join(bad)}; choose from {', '.join(FORMAT_NAMES)}")
     detect = DetectConfig(detectors=_csv(opts["detectors"]), nms_iou=opts["nms_iou"], min_score=opts["det_score"],
-                          yolo_imgsz=opts["yolo_imgsz"],
+                          yolo_imgsz=opts["yolo_imgsz"], bf16=opts["bf16"],
                           yolo_weights=str(opts["yolo_weights"]) if opts["yolo_weights"] else None)
     pose = PoseConfig(model=opts["pose"], weights=str(opts["pose_weights"]) if opts["pose_weights"] else None, flip_test=opts["flip_test"],
-                      oks_nms=opts["oks_nms"], batch_size=opts["pose_batch"])
+                      oks_nms=opts["oks_nms"], batch_size=opts["pose_batch"], runtime=opts["pose_runtime"],
+                      bf16=opts["bf16"])
     track = TrackConfig(memory_frames=opts["memory_frames"], matching=opts["matching"], flow=opts["flow"],
                         flow_scale=opts["flow_scale"], min_track_length=opts["min_track_length"],
                         min_similarity=opts["min_similarity"], box_propagation=opts["box_propagation"],
@@ -49,7 +51,7 @@ def build_config(opts: dict) -> PipelineConfig:
     output = OutputConfig(formats=formats, keypoint_threshold=opts["export_kpt_threshold"],
                           box_threshold=opts["export_box_threshold"])
     return PipelineConfig(detect, pose, track, output, device=opts["device"], frame_batch=opts["frame_batch"],
-                          max_frames=opts["max_frames"])
+                          max_frames=opts["max_frames"], prefetch=opts["prefetch"], sequence_fps=opts["fps"])
 
 
 class _Group(click.Group):
@@ -105,6 +107,13 @@ def main(verbose: int) -> None:
 @click.option("--frame-batch", type=click.IntRange(min=1), default=4, show_default=True,
               help="Frames sent through the networks together.")
 @click.option("--pose-batch", type=click.IntRange(min=1), default=32, show_default=True, help="Crops per forward.")
+@click.option("--pose-runtime", type=click.Choice(["torch", "compile", "onnx", "int8"]), default="torch",
+              show_default=True, help="MSPN/MDPN runtime: PyTorch, torch.compile (fastest float32; compiles ~20-40 s "
+              "per batch size at first use), ONNX Runtime float32, or ONNX Runtime int8 (CPU; the onnx extra).")
+@click.option("--bf16", is_flag=True,
+              help="YOLO and pose networks in bf16 on CPUs with native bf16 (AMX/AVX512-BF16; else ignored).")
+@click.option("--prefetch", type=click.IntRange(min=0), default=2, show_default=True,
+              help="Frame batches decoded ahead / written behind in background threads (0 = off).")
 @click.option("--nms-iou", type=click.FloatRange(0, 1), default=0.6, show_default=True,
               help="Ensemble box NMS IoU (MDPN 0.6).")
 @click.option("--det-score", type=click.FloatRange(0, 1), default=0.25, show_default=True,
@@ -134,24 +143,77 @@ def main(verbose: int) -> None:
                    "exported joint).")
 @click.option("--export-box-threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="PoseTrack exports drop people whose box score is below this (Simple Baselines 0.5).")
+@click.option("--input-type", type=click.Choice(["auto", "video", "frames", "batch"]), default="auto",
+              show_default=True, help="SOURCE is a video file, a folder of frames (one image sequence) or a folder "
+              "of videos and/or sequence folders (batch); auto guesses.")
+@click.option("--fps", type=click.FloatRange(min=0.01, max=1000), default=25.0, show_default=True,
+              help="Frame rate of image sequences (a folder of frames stores none).")
+@boxes_options
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Folder mode: only the first N videos/sequences (sorted), e.g. a quick check of a recipe.")
 @click.option("--resume", is_flag=True, help="Folder mode: skip videos whose finished output exists and is valid.")
+@click.option("--ray", "ray_address", default=None, metavar="auto|ADDRESS",
+              help="Folder mode: run the videos on a Ray cluster (pip install 'posetrack-cli[ray]'); auto = "
+                   "RAY_ADDRESS or a new local instance on 127.0.0.1. Same outputs and summary as without it.")
+@click.option("--ray-workers", type=click.IntRange(min=1), default=None,
+              help="With --ray: worker processes (default: as many as the cluster's CPUs/GPUs allow).")
+@click.option("--cpus-per-task", type=click.FloatRange(min=0.01), default=1.0, show_default=True,
+              help="With --ray: CPUs reserved by each worker.")
+@click.option("--gpus-per-task", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="With --ray: GPUs reserved by each worker (fractions share a GPU).")
+@click.option("--ray-retries", type=click.IntRange(min=0), default=2, show_default=True,
+              help="With --ray: runs of a video again after its worker process died.")
+@click.option("--chunk-frames", type=click.IntRange(min=0), default=0, show_default=True,
+              help="With --ray: split videos longer than N frames at keyframes into chunks run in parallel, ids "
+                   "re-joined over --memory-frames overlapping frames (0 = off; outputs can then differ at borders).")
+@click.option("--ray-dashboard", is_flag=True, help="With --ray auto: start Ray's dashboard (on 127.0.0.1).")
 @click.option("--profile", is_flag=True, help="Print the time spent in each stage.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 def run_cmd(source: Path, out: Path, render: Path | None, resume: bool, profile: bool, quiet: bool, **opts) -> None:
-    """Track the people in a video, or in every video under a folder."""
+    """Track the people in a video or a folder of frames, or in every video and sequence folder under a folder."""
     from posetrack_cli.batch import limit_heap_growth, run_batch, run_single
+    from posetrack_cli.sequence import input_kind
+
+    input_type = opts.pop("input_type")
 
     limit_heap_growth()  # memory stays flat on long videos (see benchmarks/bench_memory.py)
+    ray = _ray_config(opts)
     config = build_config(opts)
     if not source.exists() and not source.is_symlink():  # probe() names a broken link as such
         raise InputError(f"{source}: no such file or folder; check the path")
-    if source.is_dir():
-        results = run_batch(source, out, config, render, resume=resume, quiet=quiet)
+    batch, limit = input_kind(source, input_type) == "batch", opts.pop("limit")
+    if limit is not None and not batch:
+        raise InputError(f"--limit takes the first N videos of a folder; {source} is one input (see --max-frames)")
+    if ray is not None and not batch:
+        raise InputError(f"--ray runs a folder of videos; {source} is one input (put it in a folder, and use "
+                         "--chunk-frames to split a long video)")
+    boxes = load_box_source(opts)  # --boxes: supplied person boxes, no detector is loaded
+    if batch:
+        results = run_batch(source, out, config, render, resume=resume, quiet=quiet, limit=limit,
+                            boxes=boxes, ray=ray)
     else:
-        results = [run_single(source, out, config, render, quiet=quiet)]
+        results = [run_single(source, out, config, render, quiet=quiet, boxes=boxes)]
     _print_summary(results, profile)
+    if boxes is not None and boxes.unused_note():
+        click.echo(boxes.unused_note())
     if any(r.status == "failed" for r in results):
         sys.exit(1)
+
+
+def _ray_config(opts: dict):
+    """The --ray options (removed from ``opts``) as a RayConfig, or None without --ray."""
+    names = ("ray_address", "ray_workers", "cpus_per_task", "gpus_per_task", "ray_retries", "chunk_frames",
+             "ray_dashboard")
+    values = {name: opts.pop(name) for name in names}
+    if values["ray_address"] is None:
+        return None
+    from posetrack_cli.distributed import RayConfig, check_ray
+
+    check_ray()  # one line when Ray is not installed, before anything runs
+    return RayConfig(address=values["ray_address"], cpus_per_task=values["cpus_per_task"],
+                     gpus_per_task=values["gpus_per_task"], workers=values["ray_workers"],
+                     retries=values["ray_retries"], chunk_frames=values["chunk_frames"],
+                     dashboard=values["ray_dashboard"])
 
 
 def _print_summary(results, profile: bool) -> None:
@@ -179,6 +241,8 @@ def render_cmd(video: Path, tracks: Path, out: Path, max_frames: int | None) -> 
         frames = doc["frames"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise InputError(f"{tracks}: not a posetrack tracks.json ({type(exc).__name__}: {exc})") from None
+    if info.kind == "frames" and isinstance(doc.get("video"), dict) and doc["video"].get("fps"):
+        info = probe(video, float(doc["video"]["fps"]))  # a folder of frames: the rate the run used (--fps)
     n = render_video(info, (frame_from_dict(f, skeleton) for f in frames), out, max_frames=max_frames)
     click.echo(f"wrote {out} ({n} frames at {info.fps:g} fps)")
 
@@ -202,10 +266,12 @@ def _on_sigterm(signum, frame) -> None:
 
 def _register_subcommands() -> None:
     from posetrack_cli.cli_eval import eval_cmd
+    from posetrack_cli.cli_pose import pose_cmd
     from posetrack_cli.cli_train import train_cmd
     from posetrack_cli.cli_weights import weights
 
     main.add_command(eval_cmd)
+    main.add_command(pose_cmd)
     main.add_command(train_cmd)
     main.add_command(weights)
 
