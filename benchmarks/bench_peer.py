@@ -75,7 +75,8 @@ def child_ours(clip: str, fast: bool, yolo_imgsz: int = 960, threads: int | None
     from posetrack_cli import pipeline
     from posetrack_cli.config import DetectConfig, PipelineConfig, PoseConfig
 
-    config = PipelineConfig(detect=DetectConfig(yolo_imgsz=yolo_imgsz, bf16=fast), pose=PoseConfig(bf16=fast))
+    config = PipelineConfig(detect=DetectConfig(yolo_imgsz=yolo_imgsz, bf16=fast), pose=PoseConfig(bf16=fast),
+                            time_forwards=True)  # as `posetrack run --profile`
     stages = pipeline.build_stages(config)
     load = time.perf_counter() - start
     with tempfile.TemporaryDirectory() as tmp:

@@ -53,7 +53,7 @@ def main() -> None:
         run_video(args.video, Path(tmp) / "warm.json", dataclasses.replace(stages, config=config.with_(max_frames=4)))
         for r in range(args.repeats):
             for depth in (args.prefetch if r % 2 == 0 else args.prefetch[::-1]):
-                variant = dataclasses.replace(stages, config=config.with_(prefetch=depth))
+                variant = dataclasses.replace(stages, config=config.with_(prefetch=depth, time_forwards=True))
                 runs[depth].append(run_video(args.video, Path(tmp) / f"tracks{depth}.json", variant))
                 print(f"# repeat {r + 1} prefetch {depth}: {runs[depth][-1].seconds:.1f} s, {load()}", flush=True)
     report(args, stages, runs)

@@ -178,7 +178,7 @@ def run_cmd(source: Path, out: Path, render: Path | None, resume: bool, profile:
 
     limit_heap_growth()  # memory stays flat on long videos (see benchmarks/bench_memory.py)
     ray = _ray_config(opts)
-    config = build_config(opts)
+    config = build_config(opts).with_(time_forwards=profile)
     if not source.exists() and not source.is_symlink():  # probe() names a broken link as such
         raise InputError(f"{source}: no such file or folder; check the path")
     batch, limit = input_kind(source, input_type) == "batch", opts.pop("limit")

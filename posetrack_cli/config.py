@@ -90,6 +90,8 @@ class PipelineConfig:
     prefetch: int = 2  # frame batches decoded ahead by a reader thread and written behind by a writer thread, so
     # that decoding and JSON writing overlap the networks; memory grows by ~2 x this x frame_batch frames; 0 = off
     # (it does not change the results, so it is not recorded in the outputs: see pipeline.result_config)
+    time_forwards: bool = False  # time the network forwards for --profile's forward / overhead line: global module
+    # hooks on every layer call and, on CUDA, a synchronisation per forward, so only when asked (a run-only setting)
     sequence_fps: float = 25.0  # frame rate given to image sequences (a folder of frames stores none; --fps)
 
     def with_(self, **changes) -> PipelineConfig:

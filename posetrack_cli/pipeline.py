@@ -192,7 +192,8 @@ def track_video(info: VideoInfo, stages: Stages, stream: native.JsonlStream, pro
     clock = ForwardClock()
     writer = BackgroundWriter(stream.write, cfg.prefetch * batch_size)
     try:
-        with clock.attached(stages.detector, stages.estimator), writer, \
+        timing = clock.attached(stages.detector, stages.estimator) if cfg.time_forwards else contextlib.nullcontext()
+        with timing, writer, \
                 contextlib.closing(_batches(info, batch_size, _stop(cfg.max_frames, stop), profile, cfg.prefetch,
                                           start)) as batches:
             for batch in batches:
@@ -287,7 +288,7 @@ def write_outputs(info: VideoInfo, out_json: Path, config: PipelineConfig, rende
     return stats
 
 
-RUN_ONLY_FIELDS = ("prefetch",)  # settings that change how fast a run is, never its results
+RUN_ONLY_FIELDS = ("prefetch", "time_forwards")  # settings that change how fast a run is, never its results
 
 
 def result_config(config: PipelineConfig) -> dict:

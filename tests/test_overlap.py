@@ -126,9 +126,12 @@ def test_forward_clock_measures_inside_the_run_and_detaches(stages, tmp_path):
 
     det = stages.detector.detectors[0]
     net_before = det.net
+    timed = dataclasses.replace(stages, config=stages.config.with_(time_forwards=True))
     for name in ("first", "second"):
-        result = run_video(EXAMPLE_CLIP, tmp_path / name / "t.json", with_prefetch(stages, 2))
+        result = run_video(EXAMPLE_CLIP, tmp_path / name / "t.json", timed)
         assert 0.5 * result.seconds < result.forward_seconds < result.seconds
+    untimed = run_video(EXAMPLE_CLIP, tmp_path / "untimed" / "t.json", stages)  # no --profile: no hooks at all
+    assert untimed.forward_seconds == 0.0
     assert det.net is net_before and isinstance(det.net, cv2.dnn.Net)
     assert not torch_module._global_forward_hooks and not torch_module._global_forward_pre_hooks
 
