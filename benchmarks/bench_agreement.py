@@ -7,13 +7,14 @@ convolution is fitted by ridge regression to Gaussian heatmaps (sigma 2 px, peak
 YOLO11n-pose keypoints on crops of the first half of the sampled frames ("fit" frames). This gives heatmaps with
 real peaks on real crops, which is what int8 must preserve; it is not an accurate pose model (its error to the
 pseudo-labels is printed) and a trained MSPN may quantise better or worse. The int8 model is calibrated, as in the
-pipeline, on the first 64 network inputs it sees (crops of the fit frames); agreement is measured on the other
-frames ("test" frames).
+pipeline, on the first network inputs it sees (PoseConfig.int8_calibration, 128: crops of the fit frames, so use at
+least 40 --frames); agreement is measured on the other frames ("test" frames).
 
 YOLO crop estimator (real weights, the bundled default pose path): bf16 against float32, and crop sizes below the
 default 256 px against 256 px, with the time per frame of each.
 
-    python benchmarks/bench_agreement.py [--frames 40] [--pose-weights mspn.pth] [--skip mspn|yolo]
+    python benchmarks/bench_agreement.py [--frames 40] [--pose-weights mspn.pth] [--int8-calibration 64 128]
+        [--skip mspn|yolo]
 """
 
 from __future__ import annotations
@@ -136,15 +137,19 @@ def mspn_agreement(args, fit, test) -> None:
         fit_readout(net, card, crops, labels)
         print(f"MSPN: random weights, final convolution fitted on {len(crops)} crops of {len(fit_frames)} frames "
               f"in {time.perf_counter() - start:.0f} s")
-    config = PoseConfig()
-    paths = {"float32 (torch)": dict(runtime="torch"), "onnx float32": dict(runtime="onnx"),
-             "int8 (onnx)": dict(runtime="int8")}
+    paths = {"float32 (torch)": dict(runtime="torch"), "onnx float32": dict(runtime="onnx")}
+    for count in args.int8_calibration:
+        paths[f"int8 (onnx), {count} calibration inputs"] = dict(runtime="int8", calibration=count)
     if cpu_has_native_bf16():
         paths["bf16 autocast"] = dict(cpu_bf16=True)
     results, seconds = {}, {}
     for name, options in paths.items():
+        config = PoseConfig(int8_calibration=options.pop("calibration", PoseConfig.int8_calibration))
         est = TopDownEstimator(copy.deepcopy(net), card, config, "cpu", **options)
         in_batches(est.estimate, fit_frames, fit_dets)  # warm-up; int8: calibration on the fit frames' crops
+        if options.get("runtime") == "int8" and not est._predict.quantised:
+            sys.exit(f"int8 was not calibrated on the fit frames ({sum(len(a) for a in est._predict._recorded)} of "
+                     f"{config.int8_calibration} inputs seen): use more --frames")
         start = time.perf_counter()
         results[name] = in_batches(est.estimate, test_frames, test_dets)
         seconds[name] = (time.perf_counter() - start) / len(test_frames)
@@ -211,6 +216,8 @@ def main() -> None:
     ap.add_argument("--stride", type=int, default=10, help="clip frames between two sampled frames")
     ap.add_argument("--repeats", type=int, default=3, help="timing repetitions of the YOLO crop variants")
     ap.add_argument("--pose-weights", default=None, help="an MSPN-2x50 checkpoint (then nothing is fitted)")
+    ap.add_argument("--int8-calibration", type=int, nargs="+", default=[PoseConfig.int8_calibration],
+                    help="int8 rows, one per number of calibration inputs (the pipeline's default: %(default)s)")
     ap.add_argument("--skip", nargs="*", default=[], choices=["mspn", "yolo"])
     args = ap.parse_args()
     warnings.filterwarnings("ignore")

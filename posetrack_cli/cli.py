@@ -13,7 +13,8 @@ from pathlib import Path
 import click
 
 from posetrack_cli import __version__
-from posetrack_cli.config import DetectConfig, OutputConfig, PipelineConfig, PoseConfig, TrackConfig
+from posetrack_cli.config import OutputConfig, PipelineConfig, TrackConfig
+from posetrack_cli.cli_options import csv, detect_config, model_options, pose_config
 from posetrack_cli.cli_pose import boxes_options, load_box_source
 from posetrack_cli.errors import InputError, PosetrackError
 
@@ -27,31 +28,22 @@ class Terminated(BaseException):
     BaseException, like KeyboardInterrupt, so that no ``except Exception`` on the way swallows it)."""
 
 
-def _csv(value: str) -> tuple[str, ...]:
-    return tuple(v.strip() for v in value.split(",") if v.strip())
-
-
 def build_config(opts: dict) -> PipelineConfig:
     from posetrack_cli.export import FORMAT_NAMES
 
-    formats = _csv(opts["format"])
+    formats = csv(opts["format"])
     bad = [f for f in formats if f not in FORMAT_NAMES]
     if bad:
         raise PosetrackError(f"unknown format(s) {', '.join(bad)}; choose from {', '.join(FORMAT_NAMES)}")
-    detect = DetectConfig(detectors=_csv(opts["detectors"]), nms_iou=opts["nms_iou"], min_score=opts["det_score"],
-                          yolo_imgsz=opts["yolo_imgsz"], bf16=opts["bf16"],
-                          yolo_weights=str(opts["yolo_weights"]) if opts["yolo_weights"] else None)
-    pose = PoseConfig(model=opts["pose"], weights=str(opts["pose_weights"]) if opts["pose_weights"] else None, flip_test=opts["flip_test"],
-                      oks_nms=opts["oks_nms"], batch_size=opts["pose_batch"], runtime=opts["pose_runtime"],
-                      bf16=opts["bf16"])
     track = TrackConfig(memory_frames=opts["memory_frames"], matching=opts["matching"], flow=opts["flow"],
                         flow_scale=opts["flow_scale"], min_track_length=opts["min_track_length"],
                         min_similarity=opts["min_similarity"], box_propagation=opts["box_propagation"],
                         smoothing=opts["smooth"])
     output = OutputConfig(formats=formats, keypoint_threshold=opts["export_kpt_threshold"],
                           box_threshold=opts["export_box_threshold"])
-    return PipelineConfig(detect, pose, track, output, device=opts["device"], frame_batch=opts["frame_batch"],
-                          max_frames=opts["max_frames"], prefetch=opts["prefetch"], sequence_fps=opts["fps"])
+    return PipelineConfig(detect_config(opts), pose_config(opts), track, output, device=opts["device"],
+                          frame_batch=opts["frame_batch"], max_frames=opts["max_frames"], prefetch=opts["prefetch"],
+                          sequence_fps=opts["fps"])
 
 
 class _Group(click.Group):
@@ -96,34 +88,14 @@ def main(verbose: int) -> None:
               help="tracks.json for one video; an output folder when SOURCE is a folder.")
 @click.option("--render", type=click.Path(path_type=Path), default=None,
               help="Write an overlay video (a file for one video, a folder for a folder of videos).")
-@click.option("--detectors", default="yolo,ssdlite", show_default=True, help="Comma list of person detectors.")
-@click.option("--pose", default="auto", show_default=True,
-              help="Pose model card (see `posetrack weights list`), yolo-crop, or auto.")
-@click.option("--pose-weights", type=click.Path(path_type=Path), default=None, help="Weights file for --pose.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@model_options
 @click.option("--format", "format", default="native", show_default=True,
               help="Comma list of outputs: native, posetrack18, posetrack17, coco.")
 @click.option("--max-frames", type=click.IntRange(min=1), default=None, help="Process only the first N frames.")
 @click.option("--frame-batch", type=click.IntRange(min=1), default=4, show_default=True,
               help="Frames sent through the networks together.")
-@click.option("--pose-batch", type=click.IntRange(min=1), default=32, show_default=True, help="Crops per forward.")
-@click.option("--pose-runtime", type=click.Choice(["torch", "compile", "onnx", "int8"]), default="torch",
-              show_default=True, help="MSPN/MDPN runtime: PyTorch, torch.compile (fastest float32; compiles ~20-40 s "
-              "per batch size at first use), ONNX Runtime float32, or ONNX Runtime int8 (CPU; the onnx extra).")
-@click.option("--bf16", is_flag=True,
-              help="YOLO and pose networks in bf16 on CPUs with native bf16 (AMX/AVX512-BF16; else ignored).")
 @click.option("--prefetch", type=click.IntRange(min=0), default=2, show_default=True,
               help="Frame batches decoded ahead / written behind in background threads (0 = off).")
-@click.option("--nms-iou", type=click.FloatRange(0, 1), default=0.6, show_default=True,
-              help="Ensemble box NMS IoU (MDPN 0.6).")
-@click.option("--det-score", type=click.FloatRange(0, 1), default=0.25, show_default=True,
-              help="Detector score floor.")
-@click.option("--yolo-weights", type=click.Path(path_type=Path), default=None,
-              help="YOLO weights for detection and yolo-crop pose (default: bundled yolo11n-pose.pt).")
-@click.option("--yolo-imgsz", type=click.IntRange(min=32), default=960, show_default=True,
-              help="YOLO detector input size.")
-@click.option("--oks-nms", type=float, default=0.4, show_default=True, help="OKS-NMS threshold (MDPN 0.4; 0 = off).")
-@click.option("--flip-test/--no-flip-test", default=True, show_default=True, help="Flip test in the pose network.")
 @click.option("--memory-frames", type=click.IntRange(min=1), default=8, show_default=True,
               help="Frames of tracking memory (MDPN 8).")
 @click.option("--matching", type=click.Choice(["hungarian", "greedy"]), default="hungarian", show_default=True)

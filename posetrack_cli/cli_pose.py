@@ -11,6 +11,8 @@ from pathlib import Path
 
 import click
 
+from posetrack_cli.cli_options import model_options
+
 BOX_OPTIONS = ("boxes", "boxes_format", "boxes_min_score", "image_ids")
 
 
@@ -45,15 +47,11 @@ def load_box_source(opts: dict, image_ids=None):
 
 
 def _config(opts: dict):
-    from posetrack_cli.config import DetectConfig, PipelineConfig, PoseConfig
+    from posetrack_cli.cli_options import detect_config, pose_config
+    from posetrack_cli.config import PipelineConfig
 
-    detectors = tuple(d.strip() for d in opts["detectors"].split(",") if d.strip())
-    detect = DetectConfig(detectors=detectors, nms_iou=opts["nms_iou"], min_score=opts["det_score"],
-                          yolo_imgsz=opts["yolo_imgsz"])
-    pose = PoseConfig(model=opts["pose"], weights=str(opts["pose_weights"]) if opts["pose_weights"] else None,
-                      flip_test=opts["flip_test"], oks_nms=opts["oks_nms"], batch_size=opts["pose_batch"],
-                      min_pose_score=opts["min_pose_score"])
-    return PipelineConfig(detect, pose, device=opts["device"], frame_batch=opts["image_batch"])
+    return PipelineConfig(detect_config(opts), pose_config(opts, min_pose_score=opts["min_pose_score"]),
+                          device=opts["device"], frame_batch=opts["image_batch"])
 
 
 def _images(inputs: tuple[Path, ...], image_root: Path | None, image_ids: Path | None):
@@ -74,27 +72,13 @@ def _images(inputs: tuple[Path, ...], image_root: Path | None, image_ids: Path |
               help="Image folder when IMAGES is a COCO annotation file (its images[].file_name are under it).")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N images (a quick check).")
 @boxes_options
-@click.option("--detectors", default="yolo,ssdlite", show_default=True, help="Comma list of person detectors.")
-@click.option("--nms-iou", type=click.FloatRange(0, 1), default=0.6, show_default=True,
-              help="Ensemble box NMS IoU (MDPN 0.6).")
-@click.option("--det-score", type=click.FloatRange(0, 1), default=0.25, show_default=True,
-              help="Detector confidence floor.")
-@click.option("--yolo-imgsz", type=click.IntRange(min=32), default=960, show_default=True,
-              help="YOLO inference size in pixels.")
-@click.option("--pose", default="auto", show_default=True,
-              help="Pose model card (see `posetrack weights list`), yolo-crop, or auto.")
-@click.option("--pose-weights", type=click.Path(path_type=Path), default=None, help="Weights file for --pose.")
-@click.option("--flip-test/--no-flip-test", default=True, show_default=True, help="MSPN flip test.")
-@click.option("--oks-nms", type=click.FloatRange(0, 1), default=0.4, show_default=True,
-              help="OKS-NMS threshold (MDPN 0.4; MMPose's COCO evaluation uses 0.9); 0 turns it off.")
+@model_options
 @click.option("--min-pose-score", type=click.FloatRange(0, 1), default=0.05, show_default=True,
               help="Drop poses whose re-scored score is below this (MMPose's COCO evaluation keeps all: 0).")
 @click.option("--box-threshold", type=click.FloatRange(0, 1), default=0.0, show_default=True,
               help="Leave people whose box score is below this out of the results.")
 @click.option("--image-batch", type=click.IntRange(min=1), default=8, show_default=True,
               help="Images sent through detection and pose together.")
-@click.option("--pose-batch", type=click.IntRange(min=1), default=32, show_default=True, help="Crops per forward.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def pose_cmd(images: tuple[Path, ...], out: Path, image_root: Path | None, limit: int | None, box_threshold: float,
              quiet: bool, **opts) -> None:

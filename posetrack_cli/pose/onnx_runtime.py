@@ -5,12 +5,14 @@
   measures it against eager PyTorch and the machine's matrix-multiply throughput.
 - ``int8``: static post-training quantisation of that graph (QDQ, signed int8 per-channel weights, unsigned int8
   activations with percentile calibration on real crops); the output convolution (the heatmaps) stays float32. The
-  first ``calibration_images`` network inputs are run in float32 and recorded; the int8 model is built from them and
-  used from then on. Both choices come from benchmarks/bench_agreement.py (2xMSPN-50, 20 test frames of the clip):
+  first ``calibration_images`` network inputs (``PoseConfig.int8_calibration``, 128: 64 people with the flip test)
+  are run in float32 and recorded; the int8 model is built from them and used from then on. These choices come from
+  benchmarks/bench_agreement.py (2xMSPN-50 with a fitted readout, test frames of the clip; benchmarks/RESULTS.md §2):
   mean OKS to float32 0.54 with everything quantised and min/max ranges, 0.94 with the output convolution in
-  float32, 0.96 with percentile ranges as well (0.94 in the run recorded in benchmarks/RESULTS.md, 10 test
-  frames); the speed is the same (the output convolution is <1% of the FLOPs) but percentile calibration takes
-  ~2 min instead of ~35 s for 64 images on 2 cores.
+  float32 and percentile ranges, 0.945 -> 0.950 on 10 test frames and 0.955 -> 0.957 on 20 when the calibration
+  grows from 64 to 128 inputs. Symmetric int8 activations, quantising convolutions only, a lower percentile
+  (99.99), entropy ranges and more float32 layers (stem, last upsampling unit) all measured lower. The speed does
+  not depend on these (the output convolution is <1% of the FLOPs); calibration takes ~1 s per input on 2 cores.
 
 Optional dependencies (the ``onnx`` extra): onnxruntime, onnx and onnxscript (the torch.export-based exporter).
 Graphs are exported for the card's fixed input size with a dynamic batch dimension.
@@ -35,7 +37,7 @@ from posetrack_cli.errors import PosetrackError
 log = logging.getLogger(__name__)
 
 INPUT, OUTPUT = "crops", "heatmaps"
-CALIBRATION_IMAGES = 64  # network inputs recorded before quantising (flip test: 32 people); more = slower start
+CALIBRATION_IMAGES = 128  # inputs recorded before quantising (flip test: 64 people); PoseConfig.int8_calibration
 
 
 def require_onnxruntime():

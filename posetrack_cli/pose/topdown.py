@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from posetrack_cli.config import POSE_RUNTIMES as RUNTIMES
 from posetrack_cli.config import PoseConfig
 from posetrack_cli.errors import PosetrackError
 from posetrack_cli.nets.precision import autocast
@@ -36,10 +37,6 @@ from posetrack_cli.records import POSETRACK15, SKELETONS, Detections, Poses, Ske
 from posetrack_cli.zoo import ModelCard, load_card, resolve_weights
 
 log = logging.getLogger(__name__)
-
-# TopDownEstimator runtimes: "torch" eager PyTorch, "compile" torch.compile (Inductor, frozen weights; CPU and CUDA),
-# "onnx" / "int8" ONNX Runtime float32 / int8 (CPU, the onnx extra)
-RUNTIMES = ("torch", "compile", "onnx", "int8")
 
 
 def autocast_context(device: torch.device, amp: bool, cpu_bf16: bool = False):
@@ -122,7 +119,8 @@ class TopDownEstimator:
             raise PosetrackError(f"the {runtime} pose runtime runs on the CPU only; use --device cpu or the torch "
                                  "runtime")
         self.memory_format = torch.contiguous_format  # ONNX Runtime takes NCHW arrays
-        return OnnxHeatmapNet(self.net, self.card.input_size, int8=runtime == "int8")
+        return OnnxHeatmapNet(self.net, self.card.input_size, int8=runtime == "int8",
+                              calibration_images=self.config.int8_calibration)
 
     @classmethod
     def from_card(cls, name: str, config: PoseConfig, device: torch.device | str,

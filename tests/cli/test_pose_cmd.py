@@ -235,3 +235,40 @@ def test_run_folder_limit_takes_the_first_videos(tmp_path, empty_scene_video):
     assert not (out / "c.json").exists()
     one = invoke("run", folder / "a.avi", "--out", tmp_path / "t.json", "--limit", "1", "-q")
     assert one.exit_code == 2 and "--limit takes the first N videos of a folder" in one.output
+
+
+def test_pose_and_run_take_the_same_model_options(tmp_path, monkeypatch):
+    from posetrack_cli import batch, pipeline
+    from posetrack_cli.config import DetectConfig, PipelineConfig, PoseConfig
+    from posetrack_cli.errors import InputError
+
+    weights = tmp_path / "y.pt"
+    shared = ["--detectors", "yolo", "--nms-iou", "0.5", "--det-score", "0.3", "--yolo-imgsz", "640",
+              "--yolo-weights", weights, "--pose", "mspn-2x50-coco", "--no-flip-test", "--oks-nms", "0.9",
+              "--pose-batch", "8", "--pose-runtime", "int8", "--int8-calibration", "40", "--bf16", "--device", "cpu"]
+    seen = {}
+
+    def stopper(command):  # records the config the command built, then stops it before any model loads
+        def stop(*args, **kwargs):
+            seen[command] = next(a for a in args if isinstance(a, PipelineConfig))
+            raise InputError("stopped by the test")
+        return stop
+
+    monkeypatch.setattr(pipeline, "build_stages", stopper("pose"))
+    monkeypatch.setattr(batch, "run_single", stopper("run"))
+    folder, _, _ = _still_images(tmp_path, 1)
+    video = tmp_path / "v.avi"
+    video.write_bytes(b"")
+    for result in (invoke("pose", folder, "--out", tmp_path / "r.json", *shared),
+                   invoke("run", video, "--out", tmp_path / "t.json", *shared)):
+        assert result.exit_code == 2 and "stopped by the test" in result.output, result.output
+
+    detect = DetectConfig(detectors=("yolo",), nms_iou=0.5, min_score=0.3, yolo_imgsz=640, yolo_weights=str(weights),
+                          bf16=True)
+    pose = PoseConfig(model="mspn-2x50-coco", flip_test=False, oks_nms=0.9, batch_size=8, runtime="int8",
+                      int8_calibration=40, bf16=True)
+    for name in ("pose", "run"):
+        assert seen[name].detect == detect and seen[name].pose == pose and seen[name].device == "cpu", name
+    with_defaults = invoke("pose", folder, "--out", tmp_path / "r.json")
+    assert "stopped by the test" in with_defaults.output
+    assert seen["pose"].detect == DetectConfig() and seen["pose"].pose == PoseConfig()

@@ -92,9 +92,9 @@ def estimate(est: TopDownEstimator) -> np.ndarray:
     return np.concatenate([p.keypoints for p in est.estimate(FRAMES, DETS)])
 
 
-def build(net=None, **options) -> TopDownEstimator:
+def build(net=None, config: PoseConfig = PoseConfig(batch_size=4), **options) -> TopDownEstimator:
     net = copy.deepcopy(net if net is not None else PeakedMSPN())
-    return TopDownEstimator(net, CARD, PoseConfig(batch_size=4), "cpu", **options)
+    return TopDownEstimator(net, CARD, config, "cpu", **options)
 
 
 @pytest.fixture(scope="module")
@@ -141,11 +141,13 @@ def test_onnx_float32_matches_plain(plain_keypoints):
 def test_int8_calibrates_on_first_inputs_then_matches_plain(plain_keypoints, tmp_path):
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
-    est = build(runtime="int8")
+    assert PoseConfig().int8_calibration == 128
+    # the flip test doubles the 3 crops of one estimate() call (forwards of 4 + 2 inputs)
+    est = build(config=PoseConfig(batch_size=4, int8_calibration=6), runtime="int8")
     onnx_net = est._predict
-    onnx_net.calibration_images = 6  # the flip test doubles the 3 crops of one estimate() call
+    assert onnx_net.calibration_images == 6
     first = estimate(est)  # float32, recorded for calibration
-    assert onnx_net.quantised
+    assert onnx_net.quantised and not onnx_net._recorded
     import onnx
 
     from posetrack_cli.pose.onnx_runtime import output_convolutions
@@ -247,10 +249,11 @@ def test_options_reach_the_networks(monkeypatch, caplog, tmp_path):
     video = tmp_path / "v.avi"
     video.write_bytes(b"")
     args = ["run", str(video), "--out", str(tmp_path / "t.json"), "--pose-runtime", "int8", "--bf16", "--prefetch",
-            "0"]
+            "0", "--int8-calibration", "40"]
     assert CliRunner().invoke(main, args).exit_code == 0
     config = seen["config"]
     assert (config.pose.runtime, config.pose.bf16, config.detect.bf16, config.prefetch) == ("int8", True, True, 0)
+    assert config.pose.int8_calibration == 40
     assert PipelineConfig().prefetch == 2 and PoseConfig().runtime == "torch" and not PoseConfig().bf16
 
     calls = []

@@ -1,0 +1,72 @@
+"""Options shared by ``posetrack run`` and ``posetrack pose``: the detectors, the pose network and its runtime, and
+the device, declared once (``model_options``) and turned into the library's configs once (``detect_config``,
+``pose_config``), so that both commands accept the same switches with the same defaults and checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from posetrack_cli.config import POSE_RUNTIMES, DetectConfig, PoseConfig
+
+_DETECT, _POSE = DetectConfig(), PoseConfig()
+
+
+def csv(value: str) -> tuple[str, ...]:
+    """A comma list as a tuple of its non-empty, stripped items."""
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+def model_options(command):
+    """Detector, pose network, runtime and device options (defaults from ``DetectConfig`` / ``PoseConfig``)."""
+    options = [
+        click.option("--detectors", default=",".join(_DETECT.detectors), show_default=True,
+                     help="Comma list of person detectors."),
+        click.option("--nms-iou", type=click.FloatRange(0, 1), default=_DETECT.nms_iou, show_default=True,
+                     help="Ensemble box NMS IoU (MDPN 0.6)."),
+        click.option("--det-score", type=click.FloatRange(0, 1), default=_DETECT.min_score, show_default=True,
+                     help="Detector score floor."),
+        click.option("--yolo-weights", type=click.Path(path_type=Path), default=None,
+                     help="YOLO weights for detection and yolo-crop pose (default: bundled yolo11n-pose.pt)."),
+        click.option("--yolo-imgsz", type=click.IntRange(min=32), default=_DETECT.yolo_imgsz, show_default=True,
+                     help="YOLO detector input size in pixels."),
+        click.option("--pose", default=_POSE.model, show_default=True,
+                     help="Pose model card (see `posetrack weights list`), yolo-crop, or auto."),
+        click.option("--pose-weights", type=click.Path(path_type=Path), default=None, help="Weights file for --pose."),
+        click.option("--flip-test/--no-flip-test", default=_POSE.flip_test, show_default=True,
+                     help="Flip test in the pose network (MSPN)."),
+        click.option("--oks-nms", type=click.FloatRange(0, 1), default=_POSE.oks_nms, show_default=True,
+                     help="OKS-NMS threshold (MDPN 0.4; MMPose's COCO evaluation uses 0.9); 0 turns it off."),
+        click.option("--pose-batch", type=click.IntRange(min=1), default=_POSE.batch_size, show_default=True,
+                     help="Crops per forward."),
+        click.option("--pose-runtime", type=click.Choice(POSE_RUNTIMES), default=_POSE.runtime, show_default=True,
+                     help="MSPN/MDPN runtime: PyTorch, torch.compile (compiles ~20-40 s per batch size at first "
+                          "use), ONNX Runtime float32 (the fastest float32 on a CPU) or int8 (CPU; the onnx extra)."),
+        click.option("--int8-calibration", type=click.IntRange(min=1), default=_POSE.int8_calibration,
+                     show_default=True,
+                     help="--pose-runtime int8: network inputs (2 per person with the flip test) run in float32 to "
+                          "calibrate the int8 graph; more agrees better with float32 and starts slower."),
+        click.option("--bf16", is_flag=True,
+                     help="YOLO and pose networks in bf16 on CPUs with native bf16 (AMX/AVX512-BF16; else "
+                          "ignored)."),
+        click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def detect_config(opts: dict) -> DetectConfig:
+    """The ``model_options`` values of the detectors as a ``DetectConfig``."""
+    return DetectConfig(detectors=csv(opts["detectors"]), nms_iou=opts["nms_iou"], min_score=opts["det_score"],
+                        yolo_imgsz=opts["yolo_imgsz"], bf16=opts["bf16"],
+                        yolo_weights=str(opts["yolo_weights"]) if opts["yolo_weights"] else None)
+
+
+def pose_config(opts: dict, **extra) -> PoseConfig:
+    """The ``model_options`` values of the pose stage as a ``PoseConfig`` (``extra``: the command's own fields)."""
+    return PoseConfig(model=opts["pose"], weights=str(opts["pose_weights"]) if opts["pose_weights"] else None,
+                      flip_test=opts["flip_test"], oks_nms=opts["oks_nms"], batch_size=opts["pose_batch"],
+                      runtime=opts["pose_runtime"], int8_calibration=opts["int8_calibration"], bf16=opts["bf16"],
+                      **extra)
