@@ -154,7 +154,8 @@ def extra_outputs(out_json: Path, config: PipelineConfig) -> list[Path]:
 def finished_stats(path: Path, config: PipelineConfig | None = None,
                    detectors: list[str] | None = None) -> dict | None:
     """The ``stats`` of ``path`` when it is a complete posetrack tracks.json (made with ``config`` and the box
-    source ``detectors``, e.g. ``["supplied:boxes.json"]``, when given) whose every frame parses; None otherwise. Reads line by line: memory stays O(one frame) however long the video."""
+    source ``detectors``, e.g. ``["supplied:boxes.json"]``, when given) whose every frame parses; None otherwise.
+    Reads line by line: memory stays O(one frame) however long the video."""
     try:
         with open(path, encoding="utf-8") as fh:
             head, frames, tail = _read_tracks_lines(fh)
