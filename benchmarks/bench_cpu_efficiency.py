@@ -19,7 +19,7 @@ CPU variants (cumulative up to +cl, then alternatives to it):
   int8       ONNX Runtime int8, static quantisation (runtime "int8"); no FLOP ratio, speed-up only
 CUDA variants (--device cuda): eager, +fold+cl, fp16 (autocast), fp16+compile; the reference is an fp16 matmul.
 
-    python benchmarks/bench_cpu_efficiency.py [--stages 2] [--batch 16] [--repeats 5] [--skip compile]
+    python benchmarks/bench_cpu_efficiency.py [--stages 2] [--batch 32] [--repeats 5] [--skip compile]
 """
 
 from __future__ import annotations
@@ -191,7 +191,9 @@ def _speedup(base: list[float] | None, times: list[float]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--stages", type=int, default=2)
-    ap.add_argument("--batch", type=int, default=16, help="crops per forward (the flip test doubles a person)")
+    ap.add_argument("--batch", type=int, default=32,
+                    help="network inputs per forward; 32 is the pipeline's (PoseConfig.batch_size: 16 people, each "
+                         "plain and mirrored for the flip test)")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--threads", type=int, default=None, help="torch and ONNX Runtime threads (default: torch's)")
