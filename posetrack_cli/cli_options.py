@@ -41,8 +41,9 @@ def model_options(command):
         click.option("--pose-batch", type=click.IntRange(min=1), default=_POSE.batch_size, show_default=True,
                      help="Crops per forward."),
         click.option("--pose-runtime", type=click.Choice(POSE_RUNTIMES), default=_POSE.runtime, show_default=True,
-                     help="MSPN/MDPN runtime: PyTorch, torch.compile (compiles ~20-40 s per batch size at first "
-                          "use), ONNX Runtime float32 (the fastest float32 on a CPU) or int8 (CPU; the onnx extra)."),
+                     help="MSPN/MDPN runtime: auto (onnx on a CPU with the onnx extra, else torch), PyTorch, "
+                          "torch.compile (compiles ~20-40 s per batch size at first use), ONNX Runtime float32 (the "
+                          "fastest float32 on a CPU) or int8 (CPU; onnx and int8 need the onnx extra)."),
         click.option("--int8-calibration", type=click.IntRange(min=1), default=_POSE.int8_calibration,
                      show_default=True,
                      help="--pose-runtime int8: network inputs (2 per person with the flip test) run in float32 to "

@@ -15,9 +15,10 @@ from pathlib import Path
 DEFAULT_YOLO_WEIGHTS = "yolo11n-pose.pt"
 DEFAULT_SSDLITE_GRAPH = "ssdlite_mobilenet_v2_person.pb"
 DEFAULT_SSDLITE_TEXT = "ssdlite_mobilenet_v2_person.pbtxt"
-# TopDownEstimator runtimes: "torch" eager PyTorch, "compile" torch.compile (Inductor, frozen weights; CPU and CUDA),
-# "onnx" / "int8" ONNX Runtime float32 / int8 (CPU, the onnx extra)
-POSE_RUNTIMES = ("torch", "compile", "onnx", "int8")
+# TopDownEstimator runtimes: "auto" (onnx on a CPU with the onnx extra, else torch; pose.topdown.auto_runtime),
+# "torch" eager PyTorch, "compile" torch.compile (Inductor, frozen weights; CPU and CUDA), "onnx" / "int8" ONNX
+# Runtime float32 / int8 (CPU, the onnx extra)
+POSE_RUNTIMES = ("auto", "torch", "compile", "onnx", "int8")
 
 
 @dataclass(frozen=True)
@@ -52,8 +53,9 @@ class PoseConfig:
     oks_nms: float = 0.4  # MDPN OKS-NMS threshold; raising it keeps more overlapping poses; <= 0 disables it
     crop_size: int = 256  # crop height in pixels for the bundled YOLO crop estimator
     min_pose_score: float = 0.05  # poses whose re-scored instance score is below this are dropped (empty crops)
-    runtime: str = "torch"  # MSPN/MDPN on "torch" (eager, BN folded, channels_last), "compile" (torch.compile,
-    # frozen weights, compiled per padded batch size at first use), "onnx" (ONNX Runtime float32)
+    runtime: str = "auto"  # MSPN/MDPN on "auto" (onnx on a CPU with the onnx extra and without bf16, else torch:
+    # the fastest float32 path, benchmarks/RESULTS.md §1), "torch" (eager, BN folded, channels_last), "compile"
+    # (torch.compile, frozen weights, compiled per padded batch size at first use), "onnx" (ONNX Runtime float32)
     # or "int8" (ONNX Runtime, static int8 calibrated on the first network inputs); the last two CPU only, onnx extra
     int8_calibration: int = 128  # int8: network inputs (2 per person with the flip test) run in float32 and recorded
     # before quantising; more = closer to float32, slower start (benchmarks/RESULTS.md §2: mean OKS to float32 0.945

@@ -77,7 +77,7 @@ def build_estimator(config: PipelineConfig, device: str) -> PoseEstimator:
 def _yolo_crop(weights: Path, pose: PoseConfig, device: str) -> PoseEstimator:
     from posetrack_cli.pose.yolo_crop import YoloCropEstimator
 
-    if pose.runtime != "torch":
+    if pose.runtime not in ("auto", "torch"):
         log.warning("pose runtime %r applies to MSPN/MDPN models only; yolo-crop runs on PyTorch", pose.runtime)
     return YoloCropEstimator(weights, pose, device, bf16=pose.bf16)
 

@@ -40,6 +40,13 @@ INPUT, OUTPUT = "crops", "heatmaps"
 CALIBRATION_IMAGES = 128  # inputs recorded before quantising (flip test: 64 people); PoseConfig.int8_calibration
 
 
+def onnx_available() -> bool:
+    """Whether the onnx extra (onnxruntime, onnx, onnxscript) is installed, without importing it."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) is not None for name in ("onnxruntime", "onnx", "onnxscript"))
+
+
 def require_onnxruntime():
     """The ``onnxruntime`` module, or a one-line error naming the extra to install."""
     try:
@@ -67,7 +74,7 @@ def export_onnx(net: nn.Module, input_size: tuple[int, int], path: str | Path) -
     w, h = input_size
     example = torch.zeros(2, 3, h, w)
     start = time.perf_counter()
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _quiet_loggers("onnxscript", "onnx_ir", "torch.onnx"):
         warnings.simplefilter("ignore")  # the exporter's progress and deprecation chatter
         torch.onnx.export(_Predict(net).eval(), (example,), str(path), input_names=[INPUT], output_names=[OUTPUT],
                           dynamic_shapes=({0: torch.export.Dim("batch")},), dynamo=True, verbose=False,
@@ -75,6 +82,22 @@ def export_onnx(net: nn.Module, input_size: tuple[int, int], path: str | Path) -
         # network break ORT's symbolic shape inference before quantisation (~4 s more for 2xMSPN-50)
     log.info("exported %s to ONNX in %.1f s", type(net).__name__, time.perf_counter() - start)
     return path
+
+
+@contextlib.contextmanager
+def _quiet_loggers(*names: str):
+    """The exporter's optimisation passes log every rewrite at INFO; keep that out of ``posetrack -v`` (they still
+    show with -vv, when this module logs at DEBUG)."""
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    if not log.isEnabledFor(logging.DEBUG):
+        for logger in loggers:
+            logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 def make_session(path: str | Path, threads: int | None = None):

@@ -39,6 +39,20 @@ from posetrack_cli.zoo import ModelCard, load_card, resolve_weights
 log = logging.getLogger(__name__)
 
 
+def auto_runtime(device: torch.device, cpu_bf16: bool) -> str:
+    """What runtime "auto" runs: "onnx" (ONNX Runtime float32) on a CPU when the onnx extra is installed and bf16
+    autocast is not in use, "torch" otherwise (CUDA, where fp16 autocast applies; a CPU without the extra; bf16,
+    which PyTorch runs 2x faster than any float32 path). benchmarks/RESULTS.md §1: ONNX Runtime reaches 0.87-0.88 of
+    the float32 matmul at the pipeline's forward batch against 0.59-0.76 for eager PyTorch, and its keypoints equal
+    PyTorch's (benchmarks/bench_agreement.py: mean OKS 1.000); exporting 2xMSPN-50 takes ~12 s at start."""
+    from posetrack_cli.nets.precision import cpu_has_native_bf16
+    from posetrack_cli.pose.onnx_runtime import onnx_available
+
+    if torch.device(device).type != "cpu" or (cpu_bf16 and cpu_has_native_bf16()):
+        return "torch"
+    return "onnx" if onnx_available() else "torch"
+
+
 def autocast_context(device: torch.device, amp: bool, cpu_bf16: bool = False):
     """fp16 autocast on CUDA when ``amp``; bf16 autocast on a CPU with native bf16 when ``cpu_bf16``; otherwise a
     no-op context (float32)."""
@@ -78,10 +92,11 @@ class TopDownEstimator:
         ``device`` and, with ``optimize``, has its BatchNorm folded in place (its state_dict changes).
         ``channels_last``: NHWC tensors on every device; the issue asks for it on CUDA (tensor cores), and
         benchmarks/bench_mspn.py measured it 1.1-1.7x faster on the CPU as well; False keeps NCHW.
-        ``runtime``: "torch" (eager PyTorch), "compile" (``torch.compile`` with frozen weights, batches padded to
-        a few static sizes; compiles at each new size, ~20-40 s each on 2 cores), "onnx" (ONNX Runtime float32) or
-        "int8" (ONNX Runtime, static int8 calibrated on the first crops); the last two are CPU only. ``cpu_bf16``:
-        bf16 autocast for "torch" and "compile" on a CPU with native bf16 (ignored elsewhere)."""
+        ``runtime``: "auto" (``auto_runtime``: "onnx" on a CPU with the onnx extra, else "torch"), "torch" (eager
+        PyTorch), "compile" (``torch.compile`` with frozen weights, batches padded to a few static sizes; compiles
+        at each new size, ~20-40 s each on 2 cores), "onnx" (ONNX Runtime float32) or "int8" (ONNX Runtime, static
+        int8 calibrated on the first crops); the last two are CPU only. ``cpu_bf16``: bf16 autocast for "torch" and
+        "compile" on a CPU with native bf16 (ignored elsewhere)."""
         self.name = card.name
         self.card = card
         self.config = config
@@ -107,6 +122,8 @@ class TopDownEstimator:
 
         if runtime not in RUNTIMES:
             raise PosetrackError(f"unknown pose runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
+        if runtime == "auto":
+            return self._auto_predict()
         if runtime == "torch":
             return self.net.predict
         if runtime == "compile":
@@ -121,6 +138,23 @@ class TopDownEstimator:
         self.memory_format = torch.contiguous_format  # ONNX Runtime takes NCHW arrays
         return OnnxHeatmapNet(self.net, self.card.input_size, int8=runtime == "int8",
                               calibration_images=self.config.int8_calibration)
+
+    def _auto_predict(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """Runtime "auto": ONNX Runtime float32 where ``auto_runtime`` picks it, falling back to PyTorch (with a
+        warning) if the network does not export; ``self.runtime`` says which one runs."""
+        self.runtime = auto_runtime(self.device, self.cpu_bf16)
+        log.info("pose runtime auto: %s", self.runtime)
+        if self.runtime == "torch":
+            return self.net.predict
+        memory_format = self.memory_format
+        try:
+            return self._runtime_predict("onnx")
+        except Exception as exc:  # noqa: BLE001 - an operator the exporter cannot handle: still run, on PyTorch
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            log.warning("%s does not export to ONNX (%s); running it on PyTorch (--pose-runtime torch)", self.name,
+                        reason)
+            self.runtime, self.memory_format = "torch", memory_format
+            return self.net.predict
 
     @classmethod
     def from_card(cls, name: str, config: PoseConfig, device: torch.device | str,

@@ -138,6 +138,47 @@ def test_onnx_float32_matches_plain(plain_keypoints):
     assert_same_keypoints(estimate(est), plain_keypoints, FP32_TOL, 1e-4)
 
 
+def test_auto_runtime_picks_onnx_on_cpu_and_torch_elsewhere(plain_keypoints, monkeypatch):
+    from posetrack_cli.pose import onnx_runtime, topdown
+
+    assert PoseConfig().runtime == "auto"
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    assert topdown.auto_runtime(cuda, cpu_bf16=False) == "torch"  # fp16 autocast on CUDA
+    monkeypatch.setattr(onnx_runtime, "onnx_available", lambda: True)
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
+    assert topdown.auto_runtime(cpu, cpu_bf16=False) == "onnx"
+    assert topdown.auto_runtime(cpu, cpu_bf16=True) == "torch"  # bf16 autocast runs on PyTorch
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: False)
+    assert topdown.auto_runtime(cpu, cpu_bf16=True) == "onnx"  # --bf16 ignored: float32, so ONNX Runtime
+    monkeypatch.setattr(onnx_runtime, "onnx_available", lambda: False)
+    assert topdown.auto_runtime(cpu, cpu_bf16=False) == "torch"  # no onnx extra
+    est = build(runtime="auto")
+    assert est.runtime == "torch" and est.memory_format == torch.channels_last
+    assert_same_keypoints(estimate(est), plain_keypoints, FP32_TOL, 1e-4)
+
+
+def test_auto_runtime_runs_onnx_and_falls_back_to_torch_when_export_fails(plain_keypoints, monkeypatch, caplog):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    from posetrack_cli.pose import onnx_runtime
+
+    est = build(runtime="auto")
+    assert est.runtime == "onnx" and isinstance(est._predict, onnx_runtime.OnnxHeatmapNet)
+    assert_same_keypoints(estimate(est), plain_keypoints, FP32_TOL, 1e-4)
+
+    def unsupported(*args, **kwargs):
+        raise RuntimeError("Unsupported operator aten::made_up\n(long exporter report)")
+
+    monkeypatch.setattr(onnx_runtime, "export_onnx", unsupported)
+    with caplog.at_level(logging.WARNING):
+        est = build(runtime="auto")
+    assert est.runtime == "torch" and est.memory_format == torch.channels_last
+    assert "does not export to ONNX (Unsupported operator aten::made_up); running it on PyTorch" in caplog.text
+    assert_same_keypoints(estimate(est), plain_keypoints, FP32_TOL, 1e-4)
+    with pytest.raises(RuntimeError, match="made_up"):  # asked for by name, the failure is not hidden
+        build(runtime="onnx")
+
+
 def test_int8_calibrates_on_first_inputs_then_matches_plain(plain_keypoints, tmp_path):
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
@@ -254,7 +295,7 @@ def test_options_reach_the_networks(monkeypatch, caplog, tmp_path):
     config = seen["config"]
     assert (config.pose.runtime, config.pose.bf16, config.detect.bf16, config.prefetch) == ("int8", True, True, 0)
     assert config.pose.int8_calibration == 40
-    assert PipelineConfig().prefetch == 2 and PoseConfig().runtime == "torch" and not PoseConfig().bf16
+    assert PipelineConfig().prefetch == 2 and PoseConfig().runtime == "auto" and not PoseConfig().bf16
 
     calls = []
     monkeypatch.setattr(TopDownEstimator, "from_card", classmethod(lambda cls, *a, **kw: calls.append(kw)))
