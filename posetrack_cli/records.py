@@ -91,7 +91,23 @@ POSETRACK15 = Skeleton(
            (10, 11), (12, 13), (13, 14), (8, 12), (9, 12)),
 )
 
-SKELETONS = {s.name: s for s in (COCO17, MPII16, POSETRACK15)}
+# COCO-17 followed by the two PoseTrack joints COCO lacks, as MDPN predicts them (nets/mdpn.py OUTPUT_KEYPOINTS): the
+# poses of an MDPN model, so that OKS-NMS, tracking, the native JSON and the PoseTrack exports all see its predicted
+# head_top and neck. Their sigmas are the ones MPII16 / POSETRACK15 above give the same joints (ear, shoulder).
+COCO17_HEAD = Skeleton(
+    name="coco17_head",
+    keypoints=COCO17.keypoints + ("head_top", "neck"),
+    flip_pairs=COCO17.flip_pairs,
+    sigmas=COCO17.sigmas + (0.035, 0.079),
+    links=COCO17.links + ((17, 18), (18, 5), (18, 6)),
+)
+
+SKELETONS = {s.name: s for s in (COCO17, MPII16, POSETRACK15, COCO17_HEAD)}
+
+
+def coco17_part(skeleton: Skeleton) -> bool:
+    """Whether poses of ``skeleton`` start with the 17 COCO keypoints (COCO-17 itself, or COCO-17 + head joints)."""
+    return skeleton.keypoints[:COCO17.num_keypoints] == COCO17.keypoints
 
 
 def _as(array, dtype, shape: tuple, what: str) -> np.ndarray:

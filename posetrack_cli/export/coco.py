@@ -15,7 +15,7 @@ from typing import Iterable
 from posetrack_cli.config import OutputConfig
 from posetrack_cli.errors import OutputError
 from posetrack_cli.export.atomic import atomic_write
-from posetrack_cli.records import COCO17, FrameResult, Poses
+from posetrack_cli.records import COCO17, FrameResult, Poses, coco17_part
 from posetrack_cli.video import VideoInfo
 
 
@@ -25,8 +25,6 @@ def coco_results(frames: Iterable[FrameResult], config: OutputConfig, image_ids:
     results = []
     for result in frames:
         poses = result.tracks.poses
-        if len(poses) and poses.skeleton != COCO17:
-            raise OutputError(f"COCO results need COCO-17 keypoints; the pose model gives {poses.skeleton.name}")
         if image_ids is not None and result.frame_index >= len(image_ids):
             raise OutputError(f"frame {result.frame_index} has no COCO image id ({len(image_ids)} ids given)")
         image = int(image_ids[result.frame_index]) if image_ids is not None else int(result.frame_index)
@@ -36,14 +34,16 @@ def coco_results(frames: Iterable[FrameResult], config: OutputConfig, image_ids:
 
 def pose_entries(poses: Poses, image_id: int, box_threshold: float = 0.0) -> list[dict]:
     """The COCO result entries of one image's poses (people whose box score is below ``box_threshold`` left out):
-    keypoints flat ``[x, y, score] * 17`` (pixels to 0.01, scores to 1e-4), ``score`` = the re-scored pose score."""
-    if len(poses) and poses.skeleton != COCO17:
+    keypoints flat ``[x, y, score] * 17`` (pixels to 0.01, scores to 1e-4), ``score`` = the re-scored pose score.
+    Poses with more joints after the COCO-17 ones (MDPN's head_top and neck) give their COCO-17 part."""
+    if len(poses) and not coco17_part(poses.skeleton):
         raise OutputError(f"COCO results need COCO-17 keypoints; the pose model gives {poses.skeleton.name}")
     entries = []
     for i in range(len(poses)):
         if poses.box_scores[i] < box_threshold:
             continue
-        flat = [round(float(v), 2 if c < 2 else 4) for kp in poses.keypoints[i] for c, v in enumerate(kp)]
+        flat = [round(float(v), 2 if c < 2 else 4) for kp in poses.keypoints[i, :COCO17.num_keypoints]
+                for c, v in enumerate(kp)]
         entries.append({"image_id": int(image_id), "category_id": 1, "keypoints": flat,
                         "score": round(float(poses.scores[i]), 4)})
     return entries

@@ -32,7 +32,7 @@ import numpy as np
 from posetrack_cli.config import OutputConfig
 from posetrack_cli.evaluate.posetrack_io import MAX_TRACK_ID, PT18_COCO_ORDER, PT18_JOINT_NAMES
 from posetrack_cli.export.atomic import atomic_write
-from posetrack_cli.records import COCO17, MPII16, POSETRACK15, FrameResult, Poses
+from posetrack_cli.records import COCO17, COCO17_HEAD, MPII16, POSETRACK15, FrameResult, Poses
 from posetrack_cli.video import VideoInfo
 
 log = logging.getLogger(__name__)
@@ -97,6 +97,10 @@ def posetrack15_keypoints(poses: Poses) -> np.ndarray:
         return poses.keypoints.astype(np.float64)
     if poses.skeleton == COCO17:
         return coco17_to_posetrack15(poses.keypoints)
+    if poses.skeleton == COCO17_HEAD:  # MDPN: its predicted neck and head_top, not synthesised ones
+        names = COCO17_HEAD.keypoints
+        head = poses.keypoints[:, [names.index("neck"), names.index("head_top")]]
+        return coco17_to_posetrack15(poses.keypoints[:, :COCO17.num_keypoints], head)
     if poses.skeleton == MPII16:
         out = poses.keypoints.astype(np.float64)[:, [max(i, 0) for i in MPII16_TO_PT15]]
         out[:, [j for j, i in enumerate(MPII16_TO_PT15) if i < 0], 2] = np.nan

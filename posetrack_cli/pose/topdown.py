@@ -10,10 +10,12 @@ with frozen weights (runtime "compile", ``pose.compiled``; inside the same autoc
 ablation of benchmarks/bench_cpu_efficiency.py; tests/pose/test_speed_paths.py and tests/pose/test_compiled.py check
 each against the plain path.
 
-MDPN networks also predict the PoseTrack head joints (``head_top``, ``neck``) that COCO-17 lacks. ``estimate``
-returns COCO-17 ``Poses``; ``estimate_with_extras`` returns, per frame, the ``Poses`` and an (N, E, 3) array of the
-extra joints named by ``TopDownEstimator.extra_keypoints`` (E = 0 for MSPN), rows matching the poses.
-``posetrack15_keypoints`` assembles PoseTrack-15 keypoints from both for the exporter.
+MDPN networks also predict the PoseTrack head joints (``head_top``, ``neck``) that COCO-17 lacks: their poses use the
+``COCO17_HEAD`` skeleton (COCO-17, then head_top and neck), so OKS-NMS, tracking, the native JSON and the PoseTrack
+exports carry them (the COCO export writes the COCO-17 part). A network with joints beyond any known skeleton keeps
+the card's skeleton in its ``Poses``; ``estimate_with_extras`` also returns, per frame, an (N, E, 3) array of those
+joints (``TopDownEstimator.extra_keypoints``; E = 0 for MSPN and MDPN), rows matching the poses, and
+``posetrack15_keypoints`` assembles PoseTrack-15 keypoints from both by name.
 """
 
 from __future__ import annotations
@@ -101,11 +103,14 @@ class TopDownEstimator:
         self.card = card
         self.config = config
         self.device = torch.device(device)
-        self.skeleton = SKELETONS[card.skeleton]
-        names = tuple(getattr(net, "output_keypoints", self.skeleton.keypoints))
-        if names[: self.skeleton.num_keypoints] != self.skeleton.keypoints:
-            raise ValueError(f"{card.name}: the network's keypoints do not start with {self.skeleton.name}'s")
+        base = SKELETONS[card.skeleton]
+        names = tuple(getattr(net, "output_keypoints", base.keypoints))
+        if names[: base.num_keypoints] != base.keypoints:
+            raise ValueError(f"{card.name}: the network's keypoints do not start with {base.name}'s")
+        # the poses' skeleton: a known one with all the network's joints (MDPN: COCO17_HEAD), else the card's
+        self.skeleton = next((s for s in SKELETONS.values() if s.keypoints == names), base)
         self.extra_keypoints: tuple[str, ...] = names[self.skeleton.num_keypoints:]
+        self._rescored = base.num_keypoints  # re-scoring averages the card skeleton's joints (COCO-17: MSPN's)
         self._flip_perm = torch.as_tensor(flip_permutation(names, self.skeleton), device=self.device)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         net = net.eval().requires_grad_(False)
@@ -188,7 +193,7 @@ class TopDownEstimator:
         for dets in detections:
             rows = keypoints[start:start + len(dets)]
             start += len(dets)
-            scores = (rescore(dets.scores, rows[:, :k, 2], self.config.rescore_keypoint_threshold)
+            scores = (rescore(dets.scores, rows[:, :self._rescored, 2], self.config.rescore_keypoint_threshold)
                       if self.config.rescore else dets.scores)
             out.append((Poses(dets.boxes_xyxy, dets.scores, rows[:, :k], scores, self.skeleton), rows[:, k:]))
         return out

@@ -147,3 +147,23 @@ def test_mpii_poses_export_without_nose(tmp_path):
     assert 13 not in by_id and len(by_id) == 14  # MPII has no nose
     assert by_id[12] == (80.0, 40.0) and by_id[14] == (90.0, 45.0)  # upper_neck (8) -> neck, head_top (9)
     assert by_id[6] == (100.0, 50.0)  # r_wrist <- MPII 10
+
+
+def test_mdpn_poses_export_their_predicted_head_joints(tmp_path):
+    from posetrack_cli.export.coco import pose_entries
+    from posetrack_cli.records import COCO17_HEAD
+
+    # COCO-17 as above, then MDPN's head_top and neck, both far from where synthesis would put them
+    kp = np.concatenate([_coco_keypoints(), [[[500.0, 40.0, 0.9], [505.0, 90.0, 0.8]]]], 1)
+    frame = _frame(0, [3], kp, None, COCO17_HEAD)
+    write_posetrack18(tmp_path / "walk.json", [frame], INFO, OutputConfig())
+    kps = np.array(json.loads((tmp_path / "walk.json").read_text())["annotations"][0]["keypoints"]).reshape(17, 3)
+    assert kps[1].tolist() == [505.0, 90.0, 1] and kps[2].tolist() == [500.0, 40.0, 1]  # head_bottom, head_top
+    assert kps[16].tolist() == [160.0, 1600.0, 1] and kps[0].tolist() == [0.0, 0.0, 1]  # COCO joints as before
+    write_posetrack17(tmp_path / "walk17.json", [frame], INFO, OutputConfig())
+    points = json.loads((tmp_path / "walk17.json").read_text())["annolist"][0]["annorect"][0]["annopoints"][0]["point"]
+    by_id = {p["id"][0]: (p["x"][0], p["y"][0], p["score"][0]) for p in points}
+    assert by_id[12] == (505.0, 90.0, 0.8) and by_id[14] == (500.0, 40.0, 0.9)
+    # the COCO export writes the COCO-17 part
+    entry, = pose_entries(frame.tracks.poses, 7)
+    assert np.array(entry["keypoints"]).reshape(17, 3).tolist() == np.round(_coco_keypoints()[0], 2).tolist()

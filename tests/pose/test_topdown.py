@@ -19,7 +19,7 @@ from posetrack_cli.nets.mdpn import OUTPUT_KEYPOINTS
 from posetrack_cli.nets.mspn import MSPN
 from posetrack_cli.pose.topdown import (TopDownEstimator, autocast_context, flip_permutation, normalise,
                                         posetrack15_keypoints)
-from posetrack_cli.records import COCO17, POSETRACK15, Detections
+from posetrack_cli.records import COCO17, COCO17_HEAD, POSETRACK15, Detections
 
 TINY = dict(num_blocks=(1, 1, 1, 1), unit_channels=16, base_channels=8)
 
@@ -108,12 +108,30 @@ def test_rescore_switch_and_post_processing_switches():
     assert np.linalg.norm(poses.keypoints[0, :, :2] - [150, 200], axis=-1).max() < 3.0
 
 
-def test_mdpn_style_extras_and_posetrack15():
-    est = TopDownEstimator(BrightSpotNet(19, OUTPUT_KEYPOINTS), CARD, PoseConfig(), "cpu")
-    assert est.extra_keypoints == ("head_top", "neck")
+class DimHeadNet(BrightSpotNet):
+    """BrightSpotNet with MDPN's 19 outputs whose two head channels peak at 0.3 of the others."""
+
+    def __init__(self) -> None:
+        super().__init__(19, OUTPUT_KEYPOINTS)
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        heat = super().predict(x).clone()
+        heat[:, 17:] *= 0.3
+        return heat
+
+
+def test_mdpn_style_head_joints_and_posetrack15():
+    est = TopDownEstimator(DimHeadNet(), CARD, PoseConfig(), "cpu")
+    assert est.skeleton is COCO17_HEAD and est.extra_keypoints == ()  # head_top and neck are part of the poses
     (poses, extras), = est.estimate_with_extras([scene([(150, 200)])], [detections([[90, 100, 230, 320]], [1])])
-    assert poses.keypoints.shape == (1, 17, 3) and extras.shape == (1, 2, 3)
-    assert np.linalg.norm(extras[0, :, :2] - [150, 200], axis=-1).max() < 3.0
+    assert poses.skeleton is COCO17_HEAD and poses.keypoints.shape == (1, 19, 3) and extras.shape == (1, 0, 3)
+    assert np.linalg.norm(poses.keypoints[0, 17:, :2] - [150, 200], axis=-1).max() < 3.0
+    assert (poses.keypoints[0, 17:, 2] < 0.6 * poses.keypoints[0, :17, 2].min()).all()  # dimmer head joints
+    # re-scoring averages the COCO-17 joints only (MSPN's definition): the same score as a 17-joint network's
+    coco_only = TopDownEstimator(BrightSpotNet(), CARD, PoseConfig(), "cpu").estimate(
+        [scene([(150, 200)])], [detections([[90, 100, 230, 320]], [1])])[0]
+    np.testing.assert_allclose(poses.scores, coco_only.scores, rtol=1e-6)
+    np.testing.assert_allclose(poses.keypoints[:, :17], coco_only.keypoints, atol=1e-4)
     coco = np.arange(17 * 3, dtype=np.float32).reshape(1, 17, 3)
     head = np.array([[[1000, 1001, 1002], [2000, 2001, 2002]]], np.float32)
     pt = posetrack15_keypoints(coco, head, ("head_top", "neck"), COCO17)
