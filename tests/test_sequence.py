@@ -96,6 +96,27 @@ def test_unreadable_and_other_size_images_are_skipped_and_keep_positions(tmp_pat
     assert truncation_note(info, 6, 0.2, None) == ""
 
 
+
+def test_overlay_keeps_every_position_of_a_sequence_with_unreadable_images(tmp_path):
+    from posetrack_cli.render import render_video, unreadable_frame
+
+    frames = pattern_frames(6, 64, 48)
+    paths = write_frames(tmp_path / "s", frames)
+    paths[2].write_bytes(b"truncated jpeg")
+    paths[5].write_bytes(b"")  # the last image too
+    info = probe(tmp_path / "s")
+    assert render_video(info, [], tmp_path / "o.avi") == 6  # 4 readable images + 2 stand-ins, in place
+    cap = cv2.VideoCapture(str(tmp_path / "o.avi"))
+    written = [cap.read()[1] for _ in range(6)]
+    cap.release()
+    # each overlay frame is closest to what belongs at its position (lossy MJPG: nearest candidate, not equality)
+    # (the two stand-ins differ only in the named file, a few pixels at this size: either may be nearest)
+    candidates = frames + [unreadable_frame(info, 2), unreadable_frame(info, 5)]
+    nearest = [int(np.argmin([np.abs(got.astype(int) - c.astype(int)).mean() for c in candidates]))
+               for got in written]
+    assert nearest[:2] == [0, 1] and nearest[3:5] == [3, 4] and nearest[2] >= 6 and nearest[5] >= 6, nearest
+    assert render_video(info, [], tmp_path / "o3.avi", max_frames=3) == 3  # --max-frames: positions 0, 1, 2
+
 # ----------------------------------------------------------------------------------------------- scan and guess
 @pytest.fixture
 def tree(tmp_path) -> Path:
