@@ -51,8 +51,8 @@ def render_video(info: VideoInfo, results: Iterable[FrameResult], out_path: str 
     """Decode the video again and write every frame with its tracks drawn, at the source fps and (upright) size.
     Frames without a result are written unchanged; ``max_frames`` stops where tracking stopped. An .mp4 is H.264 with
     the source's audio when ffmpeg is present (see ``VideoSink``); an image sequence gives a silent video at its
-    ``fps``, one overlay frame per image: an unreadable image (skipped by tracking) becomes a dark frame naming it,
-    so that overlay frame k is still image k. Returns the number of frames written."""
+    ``fps``, one overlay frame per image: an image tracking skipped (unreadable, or of another size) becomes a dark
+    frame naming it, so that overlay frame k is still image k. Returns the number of frames written."""
     by_index: Iterator[FrameResult] = iter(results)
     pending = next(by_index, None)
     audio = info.path if keep_audio and info.kind == "video" else None  # a folder of frames has no audio
@@ -76,10 +76,11 @@ def render_video(info: VideoInfo, results: Iterable[FrameResult], out_path: str 
 
 
 def unreadable_frame(info: VideoInfo, position: int) -> np.ndarray:
-    """The overlay frame standing in for an unreadable image of a sequence: dark grey, naming the image."""
+    """The overlay frame standing in for a skipped image of a sequence (unreadable, or of another size): dark grey,
+    naming the image."""
     frame = np.full((info.height, info.width, 3), 32, np.uint8)
     scale = max(0.4, min(info.width, info.height) / 720)
-    label = f"unreadable image: {info.frame_names[position]}"
+    label = f"skipped image: {info.frame_names[position]}"
     cv2.putText(frame, label, (10, max(20, info.height // 2)), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255),
                 1, cv2.LINE_AA)
     return frame
