@@ -249,12 +249,10 @@ def run_batch(folder: Path, out_dir: Path, config: PipelineConfig, render_dir: P
         check_writable(target)
     _remove_leftovers([out_dir / "summary.json"], None)
     outputs = output_paths(videos, folder, out_dir)
-    if ray is not None and boxes is not None:
-        raise InputError("--boxes cannot be combined with --ray yet; run the folder without --ray")
     if ray is not None:  # the same videos, outputs, resume and summary, run by workers of a Ray cluster
         from posetrack_cli.distributed import run_on_ray
 
-        return run_on_ray(videos, outputs, results, out_dir, config, render_dir, resume, quiet, ray)
+        return run_on_ray(videos, outputs, results, out_dir, config, render_dir, resume, quiet, ray, boxes=boxes)
     bars = _Bars(quiet, len(videos))
     current = None
     try:

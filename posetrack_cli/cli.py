@@ -166,7 +166,7 @@ def run_cmd(source: Path, out: Path, render: Path | None, resume: bool, profile:
     else:
         results = [run_single(source, out, config, render, quiet=quiet, boxes=boxes)]
     _print_summary(results, profile)
-    if boxes is not None and boxes.unused_note():
+    if boxes is not None and ray is None and boxes.unused_note():  # Ray workers use their own copies of the boxes
         click.echo(boxes.unused_note())
     if any(r.status == "failed" for r in results):
         sys.exit(1)

@@ -48,9 +48,14 @@ class Stages:
         return PoseTracker(t, make_propagator(t.flow, t.flow_scale))
 
     def models(self) -> dict:
-        detectors = [getattr(self.boxes, "name", "supplied")] if self.boxes is not None \
-            else list(self.config.detect.detectors)
-        return {"detectors": detectors, "pose": self.estimator.name, "skeleton": self.estimator.skeleton.name}
+        return {"detectors": box_source_names(self.config, self.boxes), "pose": self.estimator.name,
+                "skeleton": self.estimator.skeleton.name}
+
+
+def box_source_names(config: PipelineConfig, boxes: BoxSource | None) -> list[str]:
+    """What made the boxes, as outputs record it (``models.detectors``): the configured detectors, or
+    ``["supplied:<file>"]`` for supplied boxes."""
+    return [getattr(boxes, "name", "supplied")] if boxes is not None else list(config.detect.detectors)
 
 
 def build_estimator(config: PipelineConfig, device: str) -> PoseEstimator:

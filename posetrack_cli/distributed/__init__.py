@@ -42,9 +42,9 @@ def check_ray() -> None:
 
 
 def run_on_ray(videos: list[Path], outputs: list[Path], rows: list, out_dir: Path, config, render_dir: Path | None,
-               resume: bool, quiet: bool, ray: RayConfig, on_progress=None) -> list:
+               resume: bool, quiet: bool, ray: RayConfig, on_progress=None, boxes=None) -> list:
     """See ``driver.run_on_ray``."""
     check_ray()
     from posetrack_cli.distributed.driver import run_on_ray as run
 
-    return run(videos, outputs, rows, out_dir, config, render_dir, resume, quiet, ray, on_progress)
+    return run(videos, outputs, rows, out_dir, config, render_dir, resume, quiet, ray, on_progress, boxes=boxes)

@@ -84,14 +84,15 @@ class Plan:
 
 
 def plan(videos: list[Path], outputs: list[Path], out_dir: Path, config: PipelineConfig,
-         render_dir: Path | None, resume: bool, cfg: RayConfig) -> Plan:
+         render_dir: Path | None, resume: bool, cfg: RayConfig, detectors: list[str] | None = None) -> Plan:
+    """``detectors``: the box source the outputs record (``pipeline.box_source_names``), for ``--resume``."""
     from posetrack_cli.video import probe
 
     p = Plan()
     overlap = config.track.memory_frames  # a person hidden this long is still re-linked by the tracker
     for i, (video, out_json) in enumerate(zip(videos, outputs)):
         render = render_path(out_json, out_dir, render_dir)
-        skipped = skip_or_clean(video, out_json, config, render, resume)
+        skipped = skip_or_clean(video, out_json, config, render, resume, detectors)
         if skipped is not None:
             p.rows[i] = skipped
             continue
@@ -111,8 +112,9 @@ def plan(videos: list[Path], outputs: list[Path], out_dir: Path, config: Pipelin
 class Pool:
     """Worker actors in fixed slots; a slot whose process died gets a fresh actor."""
 
-    def __init__(self, ray, config: PipelineConfig, cfg: RayConfig, size: int) -> None:
+    def __init__(self, ray, config: PipelineConfig, cfg: RayConfig, size: int, boxes=None) -> None:
         self.ray, self.config = ray, config
+        self.boxes = None if boxes is None else ray.put(boxes)  # supplied boxes: stored once, shared by the workers
         self.progress = ray.remote(num_cpus=0)(Progress).remote()
         self.remote_worker = ray.remote(num_cpus=cfg.cpus_per_task, num_gpus=cfg.gpus_per_task)(Worker)
         self.actors = [self._new() for _ in range(size)]
@@ -121,7 +123,7 @@ class Pool:
                 raise getattr(errors, error[0], PosetrackError)(error[1])
 
     def _new(self):
-        return self.remote_worker.remote(self.config, self.progress)
+        return self.remote_worker.remote(self.config, self.progress, self.boxes)
 
     def replace(self, slot: int) -> None:
         with contextlib.suppress(Exception):
@@ -256,12 +258,15 @@ def _as_given(row: VideoResult, video: Path, out_json: Path) -> VideoResult:
 
 def run_on_ray(videos: list[Path], outputs: list[Path], rows: list[VideoResult], out_dir: Path,
                config: PipelineConfig, render_dir: Path | None, resume: bool, quiet: bool, cfg: RayConfig,
-               on_progress: Callable[[str, int, int], None] | None = None) -> list[VideoResult]:
+               on_progress: Callable[[str, int, int], None] | None = None, boxes=None) -> list[VideoResult]:
     """Run the videos on Ray workers; ``rows`` (folders that could not be searched) come first, as locally.
-    ``on_progress(video, frames, worker pid)`` is called in the driver for every report of a worker."""
+    ``on_progress(video, frames, worker pid)`` is called in the driver for every report of a worker. ``boxes``:
+    supplied person boxes (``--boxes``, a ``BoxSource``) instead of the detectors, sent to every worker."""
     import ray
 
-    p = plan(videos, outputs, out_dir, config, render_dir, resume, cfg)
+    from posetrack_cli.pipeline import box_source_names
+
+    p = plan(videos, outputs, out_dir, config, render_dir, resume, cfg, box_source_names(config, boxes))
     done, parts = dict(p.rows), {}
     bar = _Bar(True, 0, 0)  # replaced once the workers are ready (Ray and model loading are not frames)
 
@@ -274,7 +279,7 @@ def run_on_ray(videos: list[Path], outputs: list[Path], rows: list[VideoResult],
     try:
         started = connect(ray, cfg)
         if p.items:
-            pool = Pool(ray, config, cfg, worker_count(ray, cfg, len(p.items)))
+            pool = Pool(ray, config, cfg, worker_count(ray, cfg, len(p.items)), boxes)
             bar = _Bar(quiet, p.frames, len(videos) - len(p.rows))
             d = Dispatch(ray, pool, p.items, cfg.retries, on_frames)
         while d is not None and d.busy():

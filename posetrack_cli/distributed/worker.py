@@ -71,7 +71,7 @@ class _Reporter:
 class Worker:
     """One worker slot: builds the stages once (``build_stages``), then runs the items it is given."""
 
-    def __init__(self, config: PipelineConfig, progress) -> None:
+    def __init__(self, config: PipelineConfig, progress, boxes=None) -> None:
         from posetrack_cli.batch import limit_heap_growth
         from posetrack_cli.pipeline import build_stages
 
@@ -79,7 +79,7 @@ class Worker:
         self.progress = progress
         self.stages, self.error = None, None
         try:
-            self.stages = build_stages(config)
+            self.stages = build_stages(config, boxes)  # boxes: supplied person boxes, no detector is loaded
         except PosetrackError as exc:  # bad weights: reported by ready(), raised by the driver as locally
             self.error = (type(exc).__name__, str(exc))
 

@@ -177,6 +177,39 @@ def test_chunked_video_on_ray_keeps_the_tracks_of_the_whole_run(ray_instance, fo
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # chunk streams deleted after the join
 
 
+def test_supplied_boxes_on_ray_give_the_files_of_the_local_run(ray_instance, folder, local, tmp_path):
+    """--boxes with --ray: every worker gets the same boxes (no detector loaded); the outputs are byte for byte
+    those of the local run with the same boxes, and --resume recognises them as made from those boxes."""
+    frames = []  # the boxes of the people the detector run found, as one per-frame file for the whole folder
+    for out_json in sorted(local.rglob("*.json")):
+        if out_json.name == "summary.json" or out_json.name.count(".") > 1:
+            continue
+        for frame in json.loads(out_json.read_text())["frames"]:
+            frames.append({"video": out_json.stem, "frame": frame["frame_index"],
+                           "boxes": [[*p["box_xyxy"], p["box_score"]] for p in frame["people"]]})
+    assert sum(len(f["boxes"]) for f in frames) >= 6
+    boxes = tmp_path / "boxes.json"
+    boxes.write_text(json.dumps({"frames": frames}))
+    args = ("--boxes", boxes, "--pose", "yolo-crop", "-q", "--frame-batch", "1")
+    result = invoke("run", folder, "--out", tmp_path / "local", *args)
+    assert result.exit_code == 0, result.output
+    result = invoke("run", folder, "--out", tmp_path / "ray", "--ray", "auto", "--ray-workers", 2, *args)
+    assert result.exit_code == 0, result.output
+    assert tree(tmp_path / "ray") == tree(tmp_path / "local")
+    b = json.loads((tmp_path / "ray" / "b.json").read_text())
+    assert b["models"]["detectors"] == ["supplied:boxes.json"]
+    given = {f["frame"]: f["boxes"] for f in frames if f["video"] == "b"}
+    for frame in b["frames"]:  # every output box is a supplied one
+        for person in frame["people"]:
+            assert any(max(abs(x - y) for x, y in zip(person["box_xyxy"], box[:4])) < 0.01
+                       for box in given[frame["frame_index"]])
+    before = (tmp_path / "ray" / "b.json").stat().st_mtime_ns
+    result = invoke("run", folder, "--out", tmp_path / "ray", "--ray", "auto", "--resume", *args)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "ray" / "b.json").stat().st_mtime_ns == before
+    assert {r["status"] for r in summary(tmp_path / "ray")["videos"]} == {"skipped"}
+
+
 def test_without_ray_installed_one_line_error(folder, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
     result = invoke("run", folder, "--out", tmp_path / "out", "--ray", "auto", *FAST)
