@@ -118,7 +118,8 @@ def main(verbose: int) -> None:
 @click.option("--input-type", type=click.Choice(["auto", "video", "frames", "batch"]), default="auto",
               show_default=True, help="SOURCE is a video file, a folder of frames (one image sequence) or a folder "
               "of videos and/or sequence folders (batch); auto guesses.")
-@click.option("--fps", type=click.FloatRange(min=0.01, max=1000), default=25.0, show_default=True,
+@click.option("--fps", type=click.FloatRange(min=0.01, max=1000), default=PipelineConfig.sequence_fps,
+              show_default=True,
               help="Frame rate of image sequences (a folder of frames stores none).")
 @boxes_options
 @click.option("--limit", type=click.IntRange(min=1), default=None,

@@ -15,6 +15,8 @@ from pathlib import Path
 DEFAULT_YOLO_WEIGHTS = "yolo11n-pose.pt"
 DEFAULT_SSDLITE_GRAPH = "ssdlite_mobilenet_v2_person.pb"
 DEFAULT_SSDLITE_TEXT = "ssdlite_mobilenet_v2_person.pbtxt"
+DEFAULT_SEQUENCE_FPS = 25.0  # frames per second of a folder of frames (it stores none; PoseTrack states none either):
+# also the rate video.probe assumes for a container that reports none
 # TopDownEstimator runtimes: "auto" (onnx on a CPU with the onnx extra, else torch; pose.topdown.auto_runtime),
 # "torch" eager PyTorch, "compile" torch.compile (Inductor, frozen weights; CPU and CUDA), "onnx" / "int8" ONNX
 # Runtime float32 / int8 (CPU, the onnx extra)
@@ -100,7 +102,7 @@ class PipelineConfig:
     # (it does not change the results, so it is not recorded in the outputs: see pipeline.result_config)
     time_forwards: bool = False  # time the network forwards for --profile's forward / overhead line: global module
     # hooks on every layer call and, on CUDA, a synchronisation per forward, so only when asked (a run-only setting)
-    sequence_fps: float = 25.0  # frame rate given to image sequences (a folder of frames stores none; --fps)
+    sequence_fps: float = DEFAULT_SEQUENCE_FPS  # frame rate given to image sequences (a folder stores none; --fps)
 
     def with_(self, **changes) -> PipelineConfig:
         return replace(self, **changes)

@@ -21,13 +21,13 @@ from typing import Iterator
 
 import cv2
 
+from posetrack_cli.config import DEFAULT_SEQUENCE_FPS
 from posetrack_cli.errors import InputError
 from posetrack_cli.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, Frame, VideoInfo, scan_folder
 
 log = logging.getLogger(__name__)
 
-DEFAULT_FPS = 25.0  # frames per second of a folder of frames (it stores none; PoseTrack states none either): the
-# rate video.probe assumes for a container that reports none
+DEFAULT_FPS = DEFAULT_SEQUENCE_FPS  # frames per second of a folder of frames (config.DEFAULT_SEQUENCE_FPS)
 INPUT_TYPES = ("auto", "video", "frames", "batch")  # what ``posetrack run --input-type`` accepts
 
 

@@ -17,6 +17,7 @@ from typing import Iterator, NamedTuple
 import cv2
 import numpy as np
 
+from posetrack_cli.config import DEFAULT_SEQUENCE_FPS
 from posetrack_cli.errors import InputError, OutputError
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,7 @@ def probe(path: str | os.PathLike, sequence_fps: float | None = None) -> VideoIn
         count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         applied = int(cap.get(cv2.CAP_PROP_ORIENTATION_META) or 0) % 360
     frame = upright(frame, rotation)
-    fps = float(fps) if fps and np.isfinite(fps) and 0 < fps < 1000 else 25.0
+    fps = float(fps) if fps and np.isfinite(fps) and 0 < fps < 1000 else DEFAULT_SEQUENCE_FPS
     return VideoInfo(str(p), fps, int(frame.shape[1]), int(frame.shape[0]), max(count, 0), applied)
 
 
