@@ -34,6 +34,12 @@ def _ultralytics_config(tmp_path_factory):
     os.environ["YOLO_CONFIG_DIR"] = str(tmp_path_factory.mktemp("yolo_config"))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _posetrack_cache(tmp_path_factory):
+    """The cache (downloaded weights, exported ONNX graphs) in a fresh folder: tests neither read nor fill ~/.cache."""
+    os.environ["POSETRACK_CACHE"] = str(tmp_path_factory.mktemp("posetrack_cache"))
+
+
 def write_video(path: Path, frames: list[np.ndarray], fps: float = 10.0) -> Path:
     """Write frames (BGR uint8, all one size) to an .avi (MJPG) or .mp4 (mp4v) file with OpenCV."""
     h, w = frames[0].shape[:2]

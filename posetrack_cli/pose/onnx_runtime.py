@@ -15,14 +15,18 @@
   not depend on these (the output convolution is <1% of the FLOPs); calibration takes ~1 s per input on 2 cores.
 
 Optional dependencies (the ``onnx`` extra): onnxruntime, onnx and onnxscript (the torch.export-based exporter).
-Graphs are exported for the card's fixed input size with a dynamic batch dimension.
+Graphs are exported for the card's fixed input size with a dynamic batch dimension, and cached as one file per
+network and weights under ``zoo.cache_dir()/onnx`` (``cached_export``; key: ``network_key``), so that only the first
+run of given weights pays the export.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import logging
+import os
 import tempfile
 import time
 import warnings
@@ -98,6 +102,53 @@ def _quiet_loggers(*names: str):
     finally:
         for logger, level in zip(loggers, levels):
             logger.setLevel(level)
+
+
+def network_key(net: nn.Module, input_size: tuple[int, int]) -> str:
+    """A digest of what the exported graph depends on: the network's class and the source of its module, every
+    parameter and buffer (names, shapes, dtypes, values), the input size and the exporter's versions."""
+    import inspect
+
+    import onnxscript
+
+    digest = hashlib.sha256(f"{type(net).__module__}.{type(net).__qualname__} {input_size} torch {torch.__version__} "
+                            f"onnxscript {onnxscript.__version__}".encode())
+    with contextlib.suppress(OSError, TypeError):  # a class defined where no source file exists
+        digest.update(Path(inspect.getsourcefile(type(net))).read_bytes())
+    for name, tensor in [*net.state_dict().items()]:
+        t = tensor.detach().cpu()
+        digest.update(f"{name} {tuple(t.shape)} {t.dtype}".encode())
+        # flattened first: channels_last weights of 1x1 convolutions count as contiguous with a last stride != 1
+        digest.update(t.reshape(-1).contiguous().view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return digest.hexdigest()
+
+
+def cached_export(net: nn.Module, input_size: tuple[int, int], scratch: Path) -> Path:
+    """The float32 ONNX graph of ``net``: from the cache (``zoo.cache_dir()/onnx``) when the same network was
+    exported before, else exported (~12 s for 2xMSPN-50) and stored there atomically. A cache that cannot be written
+    (read-only home) only costs the export: the graph is then written to ``scratch``."""
+    from posetrack_cli.zoo import cache_dir
+
+    w, h = input_size
+    path = cache_dir() / "onnx" / f"{type(net).__name__}-{w}x{h}-{network_key(net, input_size)[:20]}.onnx"
+    if path.is_file():
+        log.info("ONNX graph of %s from the cache: %s", type(net).__name__, path)
+        return path
+    exported = export_onnx(net, input_size, scratch / "net.onnx")
+    import onnx
+
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # one self-contained file (the exporter may put the weights in a side file named after its own path)
+        onnx.save_model(onnx.load(str(exported)), str(partial), save_as_external_data=False)
+        os.replace(partial, path)  # atomic: a concurrent reader sees the whole file or none
+    except (OSError, ValueError) as exc:  # ValueError: a graph over protobuf's 2 GB
+        with contextlib.suppress(OSError):
+            partial.unlink()
+        log.info("ONNX cache not written (%s); exporting again next time", exc)
+        return exported
+    return path
 
 
 def make_session(path: str | Path, threads: int | None = None):
@@ -185,8 +236,15 @@ class OnnxHeatmapNet:
         require_onnxruntime()
         self._dir = tempfile.TemporaryDirectory(prefix="posetrack-onnx-")
         self._threads = threads
-        self.fp32_path = export_onnx(net, input_size, Path(self._dir.name) / "net.onnx")
-        self.session = make_session(self.fp32_path, threads)
+        self.fp32_path = cached_export(net, input_size, Path(self._dir.name))
+        try:
+            self.session = make_session(self.fp32_path, threads)
+        except Exception:  # noqa: BLE001 - a damaged cache file: replace it by a fresh export
+            log.warning("cached ONNX graph %s does not load; exporting again", self.fp32_path)
+            with contextlib.suppress(OSError):
+                self.fp32_path.unlink()
+            self.fp32_path = cached_export(net, input_size, Path(self._dir.name))
+            self.session = make_session(self.fp32_path, threads)
         self.int8 = int8
         self.quantised = False
         self.calibration_images = calibration_images

@@ -46,7 +46,8 @@ def auto_runtime(device: torch.device, cpu_bf16: bool) -> str:
     autocast is not in use, "torch" otherwise (CUDA, where fp16 autocast applies; a CPU without the extra; bf16,
     which PyTorch runs 2x faster than any float32 path). benchmarks/RESULTS.md §1: ONNX Runtime reaches 0.87-0.88 of
     the float32 matmul at the pipeline's forward batch against 0.59-0.76 for eager PyTorch, and its keypoints equal
-    PyTorch's (benchmarks/bench_agreement.py: mean OKS 1.000); exporting 2xMSPN-50 takes ~12 s at start."""
+    PyTorch's (benchmarks/bench_agreement.py: mean OKS 1.000); exporting 2xMSPN-50 takes ~12 s the first time, then
+    the graph comes from the cache (``onnx_runtime.cached_export``)."""
     from posetrack_cli.nets.precision import cpu_has_native_bf16
     from posetrack_cli.pose.onnx_runtime import onnx_available
 

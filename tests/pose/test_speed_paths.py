@@ -157,7 +157,8 @@ def test_auto_runtime_picks_onnx_on_cpu_and_torch_elsewhere(plain_keypoints, mon
     assert_same_keypoints(estimate(est), plain_keypoints, FP32_TOL, 1e-4)
 
 
-def test_auto_runtime_runs_onnx_and_falls_back_to_torch_when_export_fails(plain_keypoints, monkeypatch, caplog):
+def test_auto_runtime_runs_onnx_and_falls_back_to_torch_when_export_fails(plain_keypoints, monkeypatch, caplog,
+                                                                           tmp_path):
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
     from posetrack_cli.pose import onnx_runtime
@@ -170,6 +171,7 @@ def test_auto_runtime_runs_onnx_and_falls_back_to_torch_when_export_fails(plain_
         raise RuntimeError("Unsupported operator aten::made_up\n(long exporter report)")
 
     monkeypatch.setattr(onnx_runtime, "export_onnx", unsupported)
+    monkeypatch.setenv("POSETRACK_CACHE", str(tmp_path))  # an empty cache: the graph must be exported
     with caplog.at_level(logging.WARNING):
         est = build(runtime="auto")
     assert est.runtime == "torch" and est.memory_format == torch.channels_last
@@ -177,6 +179,42 @@ def test_auto_runtime_runs_onnx_and_falls_back_to_torch_when_export_fails(plain_
     assert_same_keypoints(estimate(est), plain_keypoints, FP32_TOL, 1e-4)
     with pytest.raises(RuntimeError, match="made_up"):  # asked for by name, the failure is not hidden
         build(runtime="onnx")
+
+
+def test_exported_graph_is_cached_per_network_and_replaced_when_damaged(monkeypatch, caplog, tmp_path):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    from posetrack_cli.pose import onnx_runtime
+
+    monkeypatch.setenv("POSETRACK_CACHE", str(tmp_path / "cache"))
+    exports = []
+    real_export = onnx_runtime.export_onnx
+    monkeypatch.setattr(onnx_runtime, "export_onnx", lambda *a, **kw: exports.append(1) or real_export(*a, **kw))
+    first = build(runtime="onnx")
+    cached = sorted((tmp_path / "cache" / "onnx").glob("*.onnx"))
+    assert len(exports) == 1 and len(cached) == 1 and first._predict.fp32_path == cached[0]
+    second = build(runtime="onnx")  # the same network: no export, the same file
+    assert len(exports) == 1 and second._predict.fp32_path == cached[0]
+    torch.testing.assert_close(heatmaps(second, CROPS), heatmaps(first, CROPS), rtol=0, atol=0)
+
+    other = PeakedMSPN()
+    with torch.no_grad():
+        next(other.parameters()).add_(0.01)  # other weights: another graph
+    build(other, runtime="onnx")
+    assert len(exports) == 2 and len(list((tmp_path / "cache" / "onnx").glob("*.onnx"))) == 2
+
+    cached[0].write_bytes(b"not an onnx graph")  # damaged (a full disk, an editor): exported again, replaced
+    with caplog.at_level(logging.WARNING):
+        third = build(runtime="onnx")
+    assert "does not load; exporting again" in caplog.text and len(exports) == 3
+    torch.testing.assert_close(heatmaps(third, CROPS), heatmaps(first, CROPS), rtol=0, atol=0)
+    assert cached[0].read_bytes()[:4] != b"not "
+
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("POSETRACK_CACHE", str(tmp_path / "file"))  # a cache that cannot be created: still runs
+    fourth = build(runtime="onnx")
+    assert len(exports) == 4 and fourth._predict.fp32_path.is_file()
+    torch.testing.assert_close(heatmaps(fourth, CROPS), heatmaps(first, CROPS), rtol=0, atol=0)
 
 
 def test_int8_calibrates_on_first_inputs_then_matches_plain(plain_keypoints, tmp_path):
