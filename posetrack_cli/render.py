@@ -62,8 +62,9 @@ def render_video(info: VideoInfo, results: Iterable[FrameResult], out_path: str 
     expected = 0  # the next sequence position to write
     with VideoSink(Path(out_path), info.fps, (info.width, info.height), audio_from=audio) as sink:
         for index, frame in iter_frames(info, max_frames):
-            for missing in range(expected, index if info.kind == "frames" else 0):
-                sink.write(unreadable_frame(info, missing))
+            if info.kind == "frames":  # images skipped by the decoder before this one
+                for missing in range(expected, index):
+                    sink.write(unreadable_frame(info, missing))
             expected = index + 1
             while pending is not None and pending.frame_index < index:
                 pending = next(by_index, None)

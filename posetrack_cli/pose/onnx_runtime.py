@@ -36,12 +36,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from posetrack_cli.config import PoseConfig
 from posetrack_cli.errors import PosetrackError
 
 log = logging.getLogger(__name__)
 
 INPUT, OUTPUT = "crops", "heatmaps"
-CALIBRATION_IMAGES = 128  # inputs recorded before quantising (flip test: 64 people); PoseConfig.int8_calibration
 
 
 def onnx_available() -> bool:
@@ -115,7 +115,7 @@ def network_key(net: nn.Module, input_size: tuple[int, int]) -> str:
                             f"onnxscript {onnxscript.__version__}".encode())
     with contextlib.suppress(OSError, TypeError):  # a class defined where no source file exists
         digest.update(Path(inspect.getsourcefile(type(net))).read_bytes())
-    for name, tensor in [*net.state_dict().items()]:
+    for name, tensor in net.state_dict().items():
         t = tensor.detach().cpu()
         digest.update(f"{name} {tuple(t.shape)} {t.dtype}".encode())
         # flattened first: channels_last weights of 1x1 convolutions count as contiguous with a last stride != 1
@@ -232,7 +232,7 @@ class OnnxHeatmapNet:
     """
 
     def __init__(self, net: nn.Module, input_size: tuple[int, int], int8: bool = False, threads: int | None = None,
-                 calibration_images: int = CALIBRATION_IMAGES) -> None:
+                 calibration_images: int = PoseConfig.int8_calibration) -> None:
         require_onnxruntime()
         self._dir = tempfile.TemporaryDirectory(prefix="posetrack-onnx-")
         self._threads = threads
