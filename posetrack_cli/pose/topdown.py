@@ -2,9 +2,12 @@
 (plus the mirrored crops for the flip test) -> decoding on the network's device -> keypoints in frame pixels.
 
 All crops of all given frames go through the network together, in chunks of ``PoseConfig.batch_size`` images per
-forward. On CUDA the network runs in fp16 autocast (``PoseConfig.amp``); on every device BatchNorm is folded into the
-convolutions and tensors are channels_last. On the CPU the constructor can also pick bf16 autocast (CPUs with native
-bf16; ``PoseConfig.bf16``, ``--bf16``) or an ONNX Runtime graph in float32 or int8 (``pose.onnx_runtime``;
+forward. On CUDA the network runs in fp16 (``PoseConfig.amp``): its weights and activations are converted once
+(``net.half()``), which benchmarks/RESULTS.md §6 measured 1.37x faster than fp16 autocast at the pipeline's batch on
+an H100 (autocast casts every weight at every forward), with the same agreement to float32 (mean OKS 0.8818 for both
+on the proxy model); ``cuda_half=False`` keeps autocast. On every device BatchNorm is folded into the convolutions and
+tensors are channels_last. On the CPU the constructor can also pick bf16 autocast (CPUs with native bf16;
+``PoseConfig.bf16``, ``--bf16``) or an ONNX Runtime graph in float32 or int8 (``pose.onnx_runtime``;
 ``PoseConfig.runtime``, ``--pose-runtime``). On every device the network can instead run through ``torch.compile``
 with frozen weights (runtime "compile", ``pose.compiled``; inside the same autocast). Every switch exists for the
 ablation of benchmarks/bench_cpu_efficiency.py; tests/pose/test_speed_paths.py and tests/pose/test_compiled.py check
@@ -56,6 +59,11 @@ def auto_runtime(device: torch.device, cpu_bf16: bool) -> str:
     return "onnx" if onnx_available() else "torch"
 
 
+def fp16_weights(device: torch.device | str, amp: bool, cuda_half: bool = True) -> bool:
+    """Whether the network's weights and activations are fp16: on CUDA with ``amp`` and ``cuda_half``."""
+    return amp and cuda_half and torch.device(device).type == "cuda"
+
+
 def autocast_context(device: torch.device, amp: bool, cpu_bf16: bool = False):
     """fp16 autocast on CUDA when ``amp``; bf16 autocast on a CPU with native bf16 when ``cpu_bf16``; otherwise a
     no-op context (float32)."""
@@ -89,7 +97,7 @@ class TopDownEstimator:
 
     def __init__(self, net: nn.Module, card: ModelCard, config: PoseConfig, device: torch.device | str, *,
                  optimize: bool = True, channels_last: bool = True, runtime: str = "torch",
-                 cpu_bf16: bool = False) -> None:
+                 cpu_bf16: bool = False, cuda_half: bool = True) -> None:
         """``net`` needs ``predict(x) -> (B, C, h/4, w/4)`` heatmaps whose channels are the card's skeleton,
         followed by any extra joints named in ``net.output_keypoints``. It is put in eval mode, moved to
         ``device`` and, with ``optimize``, has its BatchNorm folded in place (its state_dict changes).
@@ -99,7 +107,8 @@ class TopDownEstimator:
         PyTorch), "compile" (``torch.compile`` with frozen weights, batches padded to a few static sizes; compiles
         at each new size, ~20-40 s each on 2 cores), "onnx" (ONNX Runtime float32) or "int8" (ONNX Runtime, static
         int8 calibrated on the first crops); the last two are CPU only. ``cpu_bf16``: bf16 autocast for "torch" and
-        "compile" on a CPU with native bf16 (ignored elsewhere)."""
+        "compile" on a CPU with native bf16 (ignored elsewhere). ``cuda_half``: on CUDA with ``config.amp``, the
+        weights and activations in fp16 (``net.half()``; False: fp16 autocast instead; ignored elsewhere)."""
         self.name = card.name
         self.card = card
         self.config = config
@@ -119,7 +128,10 @@ class TopDownEstimator:
             fold_batchnorm(net)
         self.cpu_bf16 = cpu_bf16
         self.runtime = runtime
+        self.half = fp16_weights(self.device, config.amp, cuda_half)
         self.net = net.to(self.device, memory_format=self.memory_format)
+        if self.half:
+            self.net.half()
         self._predict = self._runtime_predict(runtime)
 
     def _runtime_predict(self, runtime: str) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -238,7 +250,9 @@ class TopDownEstimator:
         """Normalised crops (B, 3, h, w) -> float32 heatmaps (B, K + E, h/4, w/4), flip-test averaged if enabled.
         With the flip test, plain and mirrored crops share one forward of 2B images."""
         flip = self.config.flip_test
-        with autocast_context(self.device, self.config.amp, self.cpu_bf16):
+        if self.half:
+            x = x.half()
+        with autocast_context(self.device, self.config.amp and not self.half, self.cpu_bf16):
             y = self._predict(torch.cat([x, x.flip(-1)]) if flip else x)
         y = y.float()
         if not flip:

@@ -17,8 +17,8 @@ from posetrack_cli.errors import WeightsError
 from posetrack_cli.nets.checkpoint import save_checkpoint
 from posetrack_cli.nets.mdpn import OUTPUT_KEYPOINTS
 from posetrack_cli.nets.mspn import MSPN
-from posetrack_cli.pose.topdown import (TopDownEstimator, autocast_context, flip_permutation, normalise,
-                                        posetrack15_keypoints)
+from posetrack_cli.pose.topdown import (TopDownEstimator, autocast_context, flip_permutation, fp16_weights,
+                                        normalise, posetrack15_keypoints)
 from posetrack_cli.records import COCO17, COCO17_HEAD, POSETRACK15, Detections
 
 TINY = dict(num_blocks=(1, 1, 1, 1), unit_channels=16, base_channels=8)
@@ -177,6 +177,28 @@ def test_device_dependent_settings():
     plain = TopDownEstimator(MSPN(1, **TINY), CARD, PoseConfig(), cpu, optimize=False, channels_last=False)
     assert plain.memory_format == torch.contiguous_format
     assert any(isinstance(m, nn.BatchNorm2d) for m in plain.net.modules())
+    # fp16 weights: CUDA with amp (the default), not with --no-fp16, not with cuda_half=False, never on the CPU
+    assert fp16_weights(cuda, amp=True) and fp16_weights("cuda:1", amp=True)
+    assert not fp16_weights(cuda, amp=False) and not fp16_weights(cuda, amp=True, cuda_half=False)
+    assert not fp16_weights(cpu, amp=True) and not est.half and est.net.backbone.top.top[0].conv.weight.dtype == \
+        torch.float32
+
+
+def test_fp16_weights_path_decodes_the_same_keypoints_in_float32():
+    """The CUDA fp16-weights branch of ``heatmaps`` (fp16 input, no autocast, float32 heatmaps out), run here on
+    the CPU's fp16 kernels by switching it on after construction: the oracle net puts the same keypoints."""
+    frames = [scene([(150, 200), (420, 330)])]
+    dets = [detections([[90, 100, 230, 320], [380, 250, 470, 440]], [0.9, 0.6])]
+    plain = TopDownEstimator(BrightSpotNet(), CARD, PoseConfig(), "cpu")
+    half = TopDownEstimator(BrightSpotNet(), CARD, PoseConfig(), "cpu")
+    half.half = True
+    seen = []
+    half._predict = lambda x: seen.append(x.dtype) or BrightSpotNet().predict(x)
+    heat = half.heatmaps(normalise(torch.zeros(1, 256, 192, 3, dtype=torch.uint8), CARD, torch.device("cpu")))
+    assert heat.dtype == torch.float32 and seen == [torch.float16]
+    a, b = plain.estimate(frames, dets)[0], half.estimate(frames, dets)[0]
+    np.testing.assert_allclose(b.keypoints[..., :2], a.keypoints[..., :2], atol=0.5)  # fp16 step at 255: 0.125
+    np.testing.assert_allclose(b.keypoints[..., 2], a.keypoints[..., 2], atol=0.01)
 
 
 def write_card(folder, card_name, file_name, **weights):
