@@ -242,6 +242,26 @@ def test_int8_calibrates_on_first_inputs_then_matches_plain(plain_keypoints, tmp
     assert make_session(int8).run(None, {"crops": images[:2]})[0].shape == (2, 17, 64, 48)
 
 
+def test_int8_quantises_the_exported_graph_when_pre_processing_fails(monkeypatch, caplog, tmp_path):
+    """ORT's optional pre-processing (symbolic shape inference) can fail on a graph it does not understand (ORT 1.30
+    with torch 2.11's exporter): a warning, then the exported graph itself is quantised and runs."""
+    import onnxruntime.quantization.shape_inference as shape_inference
+
+    from posetrack_cli.pose.onnx_runtime import OnnxHeatmapNet, make_session, quantize_int8
+
+    def broken(*args, **kwargs):
+        raise AssertionError()
+
+    monkeypatch.setattr(shape_inference, "quant_pre_process", broken)
+    net = OnnxHeatmapNet(MSPN(1, **TINY).eval(), CARD.input_size)
+    images = normalise(CROPS, CARD, torch.device("cpu")).numpy()
+    with caplog.at_level(logging.WARNING):
+        int8 = quantize_int8(net.fp32_path, tmp_path / "int8.onnx", images, batch=4)
+    assert "pre-processing failed (AssertionError: no message)" in caplog.text
+    out = make_session(int8).run(None, {"crops": images[:2]})[0]
+    assert out.shape == (2, 17, 64, 48) and np.isfinite(out).all()
+
+
 @pytest.mark.skipif(not precision.cpu_has_native_bf16(), reason="CPU without native bf16")
 def test_cpu_bf16_matches_plain(plain_keypoints):
     assert_same_keypoints(estimate(build(cpu_bf16=True)), plain_keypoints, LOW_PRECISION_TOL, 0.03)
