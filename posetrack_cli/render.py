@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import colorsys
+import logging
 import os
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -10,8 +11,11 @@ from typing import Iterable, Iterator
 import cv2
 import numpy as np
 
+from posetrack_cli import media
 from posetrack_cli.records import FrameResult
 from posetrack_cli.video import VideoInfo, VideoSink, iter_frames
+
+log = logging.getLogger(__name__)
 
 
 def track_color(track_id: int) -> tuple[int, int, int]:
@@ -50,17 +54,28 @@ def render_video(info: VideoInfo, results: Iterable[FrameResult], out_path: str 
                  keypoint_threshold: float = 0.3, max_frames: int | None = None, keep_audio: bool = True) -> int:
     """Decode the video again and write every frame with its tracks drawn, at the source fps and (upright) size.
     Frames without a result are written unchanged; ``max_frames`` stops where tracking stopped. An .mp4 is H.264 with
-    the source's audio when ffmpeg is present (see ``VideoSink``); an image sequence gives a silent video at its
-    ``fps``, one overlay frame per image: an image tracking skipped (unreadable, or of another size) becomes a dark
-    frame naming it, so that overlay frame k is still image k. Returns the number of frames written."""
+    the source's audio when ffmpeg is present (see ``VideoSink``); if the H.264 encoder fails, the overlay is written
+    again as mp4v through OpenCV (with a warning). An image sequence gives a silent video at its ``fps``, one overlay
+    frame per image: an image tracking skipped (unreadable, or of another size) becomes a dark frame naming it, so
+    that overlay frame k is still image k. Returns the number of frames written."""
+    results = list(results)  # a second pass may be needed
+    audio = info.path if keep_audio and info.kind == "video" else None  # a folder of frames has no audio
+    try:
+        return _write_overlay(info, results, Path(out_path), keypoint_threshold, max_frames, audio, h264=True)
+    except media.MediaError as exc:
+        log.warning("H.264 encoding of %s failed (%s); writing it as MPEG-4 part 2 (mp4v)", out_path, exc)
+        return _write_overlay(info, results, Path(out_path), keypoint_threshold, max_frames, audio, h264=False)
+
+
+def _write_overlay(info: VideoInfo, results: list[FrameResult], out_path: Path, keypoint_threshold: float,
+                   max_frames: int | None, audio: str | None, h264: bool) -> int:
     by_index: Iterator[FrameResult] = iter(results)
     pending = next(by_index, None)
-    audio = info.path if keep_audio and info.kind == "video" else None  # a folder of frames has no audio
     positions = len(info.frame_names) if info.kind == "frames" else 0
     if max_frames is not None:
         positions = min(positions, max_frames)
     expected = 0  # the next sequence position to write
-    with VideoSink(Path(out_path), info.fps, (info.width, info.height), audio_from=audio) as sink:
+    with VideoSink(out_path, info.fps, (info.width, info.height), audio_from=audio, h264=h264) as sink:
         for index, frame in iter_frames(info, max_frames):
             if info.kind == "frames":  # images skipped by the decoder before this one
                 for missing in range(expected, index):

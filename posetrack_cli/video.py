@@ -17,6 +17,7 @@ from typing import Iterator, NamedTuple
 import cv2
 import numpy as np
 
+from posetrack_cli import media
 from posetrack_cli.config import DEFAULT_SEQUENCE_FPS
 from posetrack_cli.errors import InputError, OutputError
 
@@ -168,22 +169,27 @@ def truncation_note(info: VideoInfo, decoded: int, last_time_s: float, max_frame
 
 
 class VideoSink:
-    """Write frames to a video at a given fps; used as a context manager. Frames go to a temporary name through
-    OpenCV (mp4v for .mp4, XVID for .avi) and are renamed on success, so a failed run leaves no half file.
+    """Write frames to a video at a given fps; used as a context manager. Frames go to a temporary name and are
+    renamed on success, so a failed run leaves no half file.
 
-    For .mp4, when an ffmpeg binary is present (``media.ffmpeg_exe``), the file is then re-encoded as H.264 at
-    exactly ``fps`` with the audio of ``audio_from``; if that fails for any reason the mp4v file is kept. Odd widths
-    and heights are padded with one black column/row (H.264 yuv420p and mp4v need even sizes).
+    An .mp4 is H.264 when an ffmpeg binary is present (``media.ffmpeg_exe``, ``h264``): frames are piped into one
+    ffmpeg encode (``media.H264Encoder``) at exactly ``fps``, then the audio of ``audio_from`` is muxed in by copying
+    that stream (if the mux fails the overlay is kept without audio). A failing encoder raises ``media.MediaError``
+    (``render.render_video`` then writes the overlay again with ``h264=False``). Otherwise frames go through OpenCV:
+    mp4v for .mp4, XVID for .avi. Odd widths and heights are padded with one black column/row (H.264 yuv420p and
+    mp4v need even sizes).
     """
 
     def __init__(self, path: str | os.PathLike, fps: float, size: tuple[int, int],
-                 audio_from: str | os.PathLike | None = None) -> None:
+                 audio_from: str | os.PathLike | None = None, h264: bool = True) -> None:
         self.path = Path(path)
         self.fps = fps
         self.size = (size[0] + size[0] % 2, size[1] + size[1] % 2)  # (width, height), even
         self.audio_from = audio_from
+        self.h264 = h264
         self._tmp = partial_path(self.path)
         self._writer: cv2.VideoWriter | None = None
+        self._encoder: media.H264Encoder | None = None
         self.frames_written = 0
         self.codec = ""  # "h264", "mp4v" or "xvid" once written
 
@@ -192,8 +198,15 @@ class VideoSink:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OutputError(f"cannot create {self.path.parent}: {exc.strerror}; choose a writable path") from None
-        self.codec = "xvid" if self.path.suffix.lower() == ".avi" else "mp4v"
-        fourcc = cv2.VideoWriter_fourcc(*("XVID" if self.codec == "xvid" else "mp4v"))
+        avi = self.path.suffix.lower() == ".avi"
+        if not avi and self.h264:
+            if media.ffmpeg_exe() is not None:
+                self._encoder = media.H264Encoder(self._tmp, self.fps, self.size)
+                self.codec = "h264"
+                return self
+            log.info("no ffmpeg: %s is MPEG-4 part 2 (mp4v); pip install imageio-ffmpeg for H.264", self.path)
+        self.codec = "xvid" if avi else "mp4v"
+        fourcc = cv2.VideoWriter_fourcc(*("XVID" if avi else "mp4v"))
         self._writer = cv2.VideoWriter(str(self._tmp), fourcc, self.fps, self.size)
         if not self._writer.isOpened():
             raise OutputError(f"cannot open {self.path} for writing video; check the folder and the file suffix "
@@ -205,46 +218,54 @@ class VideoSink:
         if (w, h) != self.size:
             frame = cv2.copyMakeBorder(frame, 0, max(0, self.size[1] - h), 0, max(0, self.size[0] - w),
                                        cv2.BORDER_CONSTANT, value=(0, 0, 0))[:self.size[1], :self.size[0]]
-        self._writer.write(frame)
+        if self._encoder is not None:
+            self._encoder.write(frame)
+        else:
+            self._writer.write(frame)
         self.frames_written += 1
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self._writer.release()
-        if exc_type is not None:
-            _unlink_quietly(self._tmp)
-            return
+        if exc_type is None:
+            try:
+                self._finish()
+                return
+            except BaseException:  # the encoder's MediaError, an OutputError, an interrupt: no partial file stays
+                self._discard()
+                raise
+        self._discard()
+
+    def _discard(self) -> None:
+        if self._encoder is not None:
+            self._encoder.kill()
+        if self._writer is not None:
+            self._writer.release()
+        _unlink_quietly(self._tmp)
+
+    def _finish(self) -> None:
+        if self._encoder is not None:
+            self._encoder.close()
+        else:
+            self._writer.release()
         written = _frame_count(self._tmp)
         if written != self.frames_written:  # OpenCV's writer fails silently (disk full, no encoder)
-            _unlink_quietly(self._tmp)
             raise OutputError(f"cannot write {self.path}: {written} of {self.frames_written} frames reached the "
                               "file (disk full?)")
-        if self.codec == "mp4v" and self._to_h264():
-            self.codec = "h264"
-        else:
+        if self._encoder is None or self.audio_from is None or not self._with_audio():
             _replace(self._tmp, self.path)
 
-    def _to_h264(self) -> bool:
-        """Re-encode the mp4v file as H.264 (+ source audio) over ``self.path``; False when that is not possible."""
-        from posetrack_cli import media
-
-        if media.ffmpeg_exe() is None:
-            log.info("no ffmpeg: %s stays MPEG-4 part 2 (mp4v); pip install imageio-ffmpeg for H.264", self.path)
-            return False
-        h264 = partial_path(self.path, "h264-partial")
-        seconds = self.frames_written / self.fps
-        attempts = [self.audio_from, None] if self.audio_from is not None else [None]
-        for audio in attempts:
-            try:
-                media.encode_h264(self._tmp, h264, self.fps, audio, seconds)
-                if _frame_count(h264) == self.frames_written:
-                    _replace(h264, self.path)
-                    _unlink_quietly(self._tmp)
-                    return True
-                log.warning("H.264 encode of %s lost frames; trying again", self.path)
-            except media.MediaError as exc:
-                log.warning("H.264 encode of %s%s failed (%s)", self.path, " with audio" if audio else "", exc)
-            _unlink_quietly(h264)
-        log.warning("%s kept as mp4v", self.path)
+    def _with_audio(self) -> bool:
+        """Mux the source audio next to the encoded video, over ``self.path``; False when that is not possible."""
+        muxed = partial_path(self.path, "h264-partial")
+        try:
+            media.mux_audio(self._tmp, muxed, self.audio_from, self.frames_written / self.fps)
+            if _frame_count(muxed) == self.frames_written:
+                _replace(muxed, self.path)
+                _unlink_quietly(self._tmp)
+                return True
+            log.warning("adding the audio to %s lost frames; the overlay is kept without audio", self.path)
+        except media.MediaError as exc:
+            log.warning("cannot add the audio to %s (%s); the overlay is kept without audio", self.path, exc)
+        _unlink_quietly(muxed)
         return False
 
 

@@ -1,4 +1,6 @@
+import logging
 import os
+import shutil
 from pathlib import Path
 
 import cv2
@@ -132,18 +134,34 @@ def test_video_sink_without_ffmpeg_writes_mp4v(tmp_path, monkeypatch):
     cap.release()
 
 
-def test_failed_h264_encode_keeps_the_mp4v_overlay(tmp_path, monkeypatch):
-    calls = []
+def test_failing_h264_encoder_leaves_nothing_and_render_falls_back_to_mp4v(tmp_path, monkeypatch, caplog):
+    from posetrack_cli.render import render_video
+
+    monkeypatch.setattr(media, "ffmpeg_exe", lambda: shutil.which("false"))  # an "ffmpeg" that exits 1 at once
+    with pytest.raises(media.MediaError, match="ffmpeg"):
+        sink_video(tmp_path / "o.mp4", 10.0, (64, 48), n=40)
+    assert list(tmp_path.iterdir()) == []
+    with caplog.at_level(logging.WARNING):
+        assert render_video(probe(EXAMPLE_CLIP), [], tmp_path / "o.mp4", max_frames=6) == 6
+    assert "writing it as MPEG-4 part 2 (mp4v)" in caplog.text
+    cap = cv2.VideoCapture(str(tmp_path / "o.mp4"))
+    assert int(cap.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little").decode().lower() in ("mp4v", "fmp4")
+    assert cap.get(cv2.CAP_PROP_FRAME_COUNT) == 6
+    cap.release()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.mp4"]
+
+
+def test_failed_audio_mux_keeps_the_h264_overlay_without_audio(tmp_path, monkeypatch):
+    ffmpeg_or_skip()
 
     def broken(*args, **kwargs):
-        calls.append(args)
-        raise media.MediaError("ffmpeg exit 1: Unknown encoder 'libx264'")
+        raise media.MediaError("ffmpeg exit 1: Unknown encoder 'aac'")
 
-    monkeypatch.setattr(media, "ffmpeg_exe", lambda: "/usr/bin/ffmpeg-that-fails")
-    monkeypatch.setattr(media, "encode_h264", broken)
+    monkeypatch.setattr(media, "mux_audio", broken)
     sink = sink_video(tmp_path / "o.mp4", 10.0, (64, 48), audio_from=EXAMPLE_CLIP)
-    assert len(calls) == 2  # with the audio, then without
-    assert sink.codec == "mp4v" and probe(tmp_path / "o.mp4").frame_count == 6
+    facts = media.stream_facts(tmp_path / "o.mp4")
+    assert sink.codec == "h264" and facts.video_codec.startswith("h264") and facts.audio_codec is None
+    assert probe(tmp_path / "o.mp4").frame_count == 6
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.mp4"]
 
 
@@ -168,10 +186,21 @@ class _LossyWriter:
 
 def test_video_sink_reports_frames_that_never_reached_the_file(tmp_path):
     with pytest.raises(OutputError, match=r"0 of 3 frames reached the file"):
-        with VideoSink(tmp_path / "o.mp4", 10.0, (64, 48)) as sink:
+        with VideoSink(tmp_path / "o.mp4", 10.0, (64, 48), h264=False) as sink:
             sink._writer = _LossyWriter(sink._writer)
             for _ in range(3):
                 sink.write(np.zeros((48, 64, 3), np.uint8))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_h264_sink_reports_frames_that_never_reached_the_file(tmp_path):
+    ffmpeg_or_skip()
+    with pytest.raises(OutputError, match=r"2 of 3 frames reached the file"):
+        with VideoSink(tmp_path / "o.mp4", 10.0, (64, 48)) as sink:
+            encode = sink._encoder.write
+            sink._encoder.write = lambda frame: None if frame[0, 0, 0] == 1 else encode(frame)  # frame 1 is lost
+            for i in range(3):
+                sink.write(np.full((48, 64, 3), i, np.uint8))
     assert list(tmp_path.iterdir()) == []
 
 
