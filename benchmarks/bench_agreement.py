@@ -2,19 +2,26 @@
 between the two paths' keypoints for the same detected people (COCO sigmas, box areas, all 17 keypoints).
 
 MSPN (runtimes "onnx" and "int8", and bf16 autocast, each against eager float32). No MSPN checkpoint is available
-offline, so unless --pose-weights is given the network is 2xMSPN-50 with random weights whose final 3x3
-convolution is fitted by ridge regression to Gaussian heatmaps (sigma 2 px, peak 255: the MSPN target) of the
-YOLO11n-pose keypoints on crops of the first half of the sampled frames ("fit" frames). This gives heatmaps with
-real peaks on real crops, which is what int8 must preserve; it is not an accurate pose model (its error to the
-pseudo-labels is printed) and a trained MSPN may quantise better or worse. The int8 model is calibrated, as in the
-pipeline, on the first network inputs it sees (PoseConfig.int8_calibration, 128: crops of the fit frames, so use at
-least 40 --frames); agreement is measured on the other frames ("test" frames).
+offline, so unless --pose-weights is given the network is 2xMSPN-50 with random weights whose final 3x3 convolution is
+fitted by ridge regression to Gaussian heatmaps (sigma 2 px, peak 255: the MSPN target) of the YOLO11n-pose keypoints
+on crops of the first half of the sampled frames ("fit" frames). Its BatchNorm layers keep PyTorch's default
+statistics, so its activations are 1e-3..1e-5, far below a trained network's (--proxy-bn data sets the statistics from
+the fit crops instead: activations of order 1, but then every rounding path, TF32 included, falls to a mean OKS of
+0.60-0.76: the refitted readout is ill-conditioned; benchmarks/RESULTS.md §6). This gives heatmaps with real peaks on
+real crops, which is what int8 must preserve; it is not an accurate pose model (its error to the pseudo-labels is
+printed) and a trained MSPN may quantise better or worse. The int8 model is calibrated, as in the pipeline, on the
+first network inputs it sees (PoseConfig.int8_calibration, 128: crops of the fit frames, so use at least 40 --frames);
+agreement is measured on the other frames ("test" frames).
 
 YOLO crop estimator (real weights, the bundled default pose path): bf16 against float32, and crop sizes below the
 default 256 px against 256 px, with the time per frame of each.
 
+With --device cuda the GPU's paths are added, each against the CPU float32 path: MSPN in float32 (TF32
+convolutions, PyTorch's cuDNN default), in fp16 autocast (TopDownEstimator(cuda_half=False)) and with fp16 weights
+(the default on CUDA: PoseConfig.amp); YOLO crop pose in float32 and in fp16.
+
     python benchmarks/bench_agreement.py [--frames 40] [--pose-weights mspn.pth] [--int8-calibration 64 128]
-        [--skip mspn|yolo]
+        [--skip mspn|yolo] [--device cuda]
 """
 
 from __future__ import annotations
@@ -82,6 +89,20 @@ def mean_oks(a_poses, b_poses) -> float:
 
 
 # ------------------------------------------------------------------------------------ MSPN with a fitted readout
+def recalibrate_batchnorm(net, card, crops: np.ndarray, batch: int = 8) -> None:
+    """Set every BatchNorm layer's running statistics to those of its input over ``crops`` (cumulative averages
+    over batches, each layer seeing its normalised predecessors), as training would leave them."""
+    layers = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for layer in layers:
+        layer.reset_running_stats()
+        layer.momentum = None  # cumulative moving average
+        layer.train()
+    with torch.no_grad():
+        for start in range(0, len(crops), batch):
+            net.predict(normalise(torch.from_numpy(crops[start:start + batch]), card, torch.device("cpu")))
+    net.eval()
+
+
 def fit_readout(net, card, crops: np.ndarray, keypoints: np.ndarray, batch: int = 4) -> None:
     """Fit the last 3x3 convolution of ``net`` (BN folded) to Gaussian heatmaps of ``keypoints`` (N, 17, 3) in
     crop pixels (score > 0.5 counts): ridge regression on the zero-padded 3x3 neighbourhoods of its input."""
@@ -129,29 +150,38 @@ def mspn_agreement(args, fit, test) -> None:
         fold_batchnorm(net)
         print(f"MSPN: checkpoint {args.pose_weights}")
     else:
-        fold_batchnorm(net)
         labeller = YoloCropEstimator(resolve_path(None, DEFAULT_YOLO_WEIGHTS), PoseConfig(), "cpu")
         _, crops = labeller._crops(fit_frames, fit_dets)
         labels = labeller._keypoints_in_crops(crops)
         start = time.perf_counter()
+        if args.proxy_bn == "data":
+            recalibrate_batchnorm(net, card, crops)
+        fold_batchnorm(net)
         fit_readout(net, card, crops, labels)
-        print(f"MSPN: random weights, final convolution fitted on {len(crops)} crops of {len(fit_frames)} frames "
-              f"in {time.perf_counter() - start:.0f} s")
+        print(f"MSPN: random weights, BatchNorm statistics {args.proxy_bn}, final convolution fitted on {len(crops)} "
+              f"crops of {len(fit_frames)} frames in {time.perf_counter() - start:.0f} s")
     paths = {"float32 (torch)": dict(runtime="torch"), "onnx float32": dict(runtime="onnx")}
     for count in args.int8_calibration:
         paths[f"int8 (onnx), {count} calibration inputs"] = dict(runtime="int8", calibration=count)
     if cpu_has_native_bf16():
         paths["bf16 autocast"] = dict(cpu_bf16=True)
+    if args.device == "cuda":
+        paths.update({"cuda float32 (TF32 convolutions)": dict(device="cuda", amp=False),
+                      "cuda fp16 autocast": dict(device="cuda", cuda_half=False),
+                      "cuda fp16 weights": dict(device="cuda", cuda_half=True)})
     results, seconds = {}, {}
     for name, options in paths.items():
-        config = PoseConfig(int8_calibration=options.pop("calibration", PoseConfig.int8_calibration))
-        est = TopDownEstimator(copy.deepcopy(net), card, config, "cpu", **options)
+        config = PoseConfig(int8_calibration=options.pop("calibration", PoseConfig.int8_calibration),
+                            amp=options.pop("amp", True))
+        est = TopDownEstimator(copy.deepcopy(net), card, config, options.pop("device", "cpu"), **options)
         in_batches(est.estimate, fit_frames, fit_dets)  # warm-up; int8: calibration on the fit frames' crops
         if options.get("runtime") == "int8" and not est._predict.quantised:
             sys.exit(f"int8 was not calibrated on the fit frames ({sum(len(a) for a in est._predict._recorded)} of "
                      f"{config.int8_calibration} inputs seen): use more --frames")
         start = time.perf_counter()
         results[name] = in_batches(est.estimate, test_frames, test_dets)
+        if est.device.type == "cuda":
+            torch.cuda.synchronize()
         seconds[name] = (time.perf_counter() - start) / len(test_frames)
     ref = results["float32 (torch)"]
     quality(ref, test_frames, test_dets)
@@ -187,26 +217,32 @@ def quality(mspn_poses, frames, dets) -> None:
 # ------------------------------------------------------------------------------------------------ YOLO crop pose
 def yolo_agreement(args, frames, dets) -> None:
     weights = resolve_path(None, DEFAULT_YOLO_WEIGHTS)
-    variants = [(256, False), (256, True), (224, False), (192, False), (160, False)]
-    if not cpu_has_native_bf16():
-        variants.remove((256, True))
+    if args.device == "cuda":  # (size, precision, device)
+        variants = [(256, "float32", "cpu"), (256, "float32", "cuda"), (256, "fp16", "cuda")]
+    else:
+        variants = [(256, "float32", "cpu"), (256, "bf16", "cpu"), (224, "float32", "cpu"),
+                    (192, "float32", "cpu"), (160, "float32", "cpu")]
+        if not cpu_has_native_bf16():
+            variants.remove((256, "bf16", "cpu"))
     results, seconds = {}, {}
-    for size, bf16 in variants:
-        est = YoloCropEstimator(weights, PoseConfig(crop_size=size), "cpu", bf16=bf16)
+    for key in variants:
+        size, precision, device = key
+        est = YoloCropEstimator(weights, PoseConfig(crop_size=size, amp=precision == "fp16"), device,
+                                bf16=precision == "bf16")
         est.estimate(frames[:4], dets[:4])  # warm-up
         runs = []
         for _ in range(args.repeats):
             start = time.perf_counter()
-            results[size, bf16] = in_batches(est.estimate, frames, dets)
+            results[key] = in_batches(est.estimate, frames, dets)
             runs.append((time.perf_counter() - start) / len(frames))
-        seconds[size, bf16] = statistics.median(runs)
-    ref = results[256, False]
+        seconds[key] = statistics.median(runs)
+    ref = results[variants[0]]
     people = sum(len(p) for p in ref)
     print(f"| YOLO crop pose | mean OKS vs 256 px float32 | pose ms/frame (median of {args.repeats}; {people} "
           f"people, {len(frames)} frames) |")
     print("|---|---|---|")
     for key, poses in results.items():
-        print(f"| {key[0]} px {'bf16' if key[1] else 'float32'} | {mean_oks(ref, poses):.4f} | "
+        print(f"| {key[0]} px {key[1]}{' cuda' if key[2] == 'cuda' else ''} | {mean_oks(ref, poses):.4f} | "
               f"{1000 * seconds[key]:.0f} |")
 
 
@@ -216,9 +252,14 @@ def main() -> None:
     ap.add_argument("--stride", type=int, default=10, help="clip frames between two sampled frames")
     ap.add_argument("--repeats", type=int, default=3, help="timing repetitions of the YOLO crop variants")
     ap.add_argument("--pose-weights", default=None, help="an MSPN-2x50 checkpoint (then nothing is fitted)")
-    ap.add_argument("--int8-calibration", type=int, nargs="+", default=[PoseConfig.int8_calibration],
+    ap.add_argument("--int8-calibration", type=int, nargs="*", default=[PoseConfig.int8_calibration],
                     help="int8 rows, one per number of calibration inputs (the pipeline's default: %(default)s)")
     ap.add_argument("--skip", nargs="*", default=[], choices=["mspn", "yolo"])
+    ap.add_argument("--proxy-bn", default="default", choices=["default", "data"],
+                    help="the proxy's BatchNorm statistics: PyTorch's defaults (mean 0, variance 1), or set from the "
+                         "fit crops")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                    help="cuda: add the GPU's paths (float32, fp16 autocast, fp16 weights) against CPU float32")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
     print(describe())

@@ -17,7 +17,12 @@ CPU variants (cumulative up to +cl, then alternatives to it):
              wrapper pose.compiled.CompiledPredict (runtime "compile"; the batch is its largest bucket: no padding)
   bf16       +cl in bf16 autocast (AMX); its ratio is against a bf16 matrix multiply (cpu_bf16=True)
   int8       ONNX Runtime int8, static quantisation (runtime "int8"); no FLOP ratio, speed-up only
-CUDA variants (--device cuda): eager, +fold+cl, fp16 (autocast), fp16+compile; the reference is an fp16 matmul.
+CUDA variants (--device cuda): eager, +fold+cl, fp16 (autocast: TopDownEstimator(cuda_half=False)), fp16+compile, half
+(weights and activations fp16: what TopDownEstimator runs on CUDA, PoseConfig.amp), half+compile. The float32
+variants' reference is a float32 matmul (TF32 off, PyTorch's default; cuDNN convolutions do use TF32, so float32
+ratios can exceed 1), the fp16 ones' an fp16 matmul of n = 8192 (the GPU's measured fp16 peak). On CUDA each timing is
+--inner back-to-back calls (default 20) between two synchronisations, so launch latency overlaps as it does in the
+pipeline's stream of forwards.
 
     python benchmarks/bench_cpu_efficiency.py [--stages 2] [--batch 32] [--repeats 5] [--skip compile]
 """
@@ -44,8 +49,9 @@ from posetrack_cli.nets.mspn import MSPN  # noqa: E402
 from posetrack_cli.nets.resnet import fold_batchnorm  # noqa: E402
 
 MATMUL_N = 4096  # square matmul of the reference; 2048-6144 gave the same rate (+-3%) on the benchmark machine
+CUDA_MATMUL_N = 8192  # on a GPU 4096 is too small to reach the tensor cores' peak
 CPU_VARIANTS = ("eager", "+inference", "+fold", "+cl", "onnx", "compile", "bf16", "int8")
-CUDA_VARIANTS = ("eager", "+fold+cl", "fp16", "fp16+compile")
+CUDA_VARIANTS = ("eager", "+fold+cl", "fp16", "fp16+compile", "half", "half+compile")
 
 
 def sync(device: torch.device) -> None:
@@ -53,20 +59,23 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def timed(fn: Callable[[], object], device: torch.device) -> float:
+def timed(fn: Callable[[], object], device: torch.device, count: int = 1) -> float:
+    """Seconds per call of ``fn``, called ``count`` times between two synchronisations."""
     sync(device)
     start = time.perf_counter()
-    fn()
+    for _ in range(count):
+        fn()
     sync(device)
-    return time.perf_counter() - start
+    return (time.perf_counter() - start) / count
 
 
-def matmul_rate(device: torch.device, dtype: torch.dtype) -> Callable[[], float]:
-    """-> a function that multiplies two n x n matrices once and returns GFLOP/s."""
-    a = torch.randn(MATMUL_N, MATMUL_N, device=device).to(dtype)
-    b = torch.randn(MATMUL_N, MATMUL_N, device=device).to(dtype)
+def matmul_rate(device: torch.device, dtype: torch.dtype, count: int = 1) -> Callable[[], float]:
+    """-> a function that multiplies two n x n matrices ``count`` times and returns GFLOP/s."""
+    n = CUDA_MATMUL_N if device.type == "cuda" else MATMUL_N
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
     torch.matmul(a, b)
-    return lambda: 2 * MATMUL_N**3 / timed(lambda: torch.matmul(a, b), device) / 1e9
+    return lambda: 2 * n**3 / timed(lambda: torch.matmul(a, b), device, count) / 1e9
 
 
 def forward_flops(net: MSPN, x: torch.Tensor) -> float:
@@ -90,6 +99,17 @@ def build_variant(name: str, stages: int, x: torch.Tensor, device: torch.device)
     net = net.to(memory_format=torch.channels_last)
     if name in ("+cl", "+fold+cl"):
         return _in(torch.inference_mode, lambda: net.predict(cl)), torch.float32
+    if name in ("half", "half+compile"):
+        net, x16 = net.half(), cl.half()
+        if name == "half":
+            return _in(torch.inference_mode, lambda: net.predict(x16)), torch.float16
+        from posetrack_cli.pose.compiled import CompiledPredict
+
+        compiled = CompiledPredict(net, len(x))
+        start = time.perf_counter()
+        _in(torch.inference_mode, lambda: compiled(x16))()
+        print(f"# compile: {time.perf_counter() - start:.0f} s for the first call", flush=True)
+        return _in(torch.inference_mode, lambda: compiled(x16)), torch.float16
     if name in ("bf16", "fp16"):
         dtype = torch.bfloat16 if name == "bf16" else torch.float16
         return _in(lambda: _autocast(device, dtype), lambda: net.predict(cl)), dtype
@@ -132,12 +152,13 @@ def measure(args, device: torch.device) -> None:
     names = [v for v in (CUDA_VARIANTS if device.type == "cuda" else CPU_VARIANTS) if v not in args.skip]
     x = torch.randn(args.batch, 3, 256, 192, device=device)
     flops = forward_flops(MSPN(args.stages).eval().to(device), x)
-    refs = {torch.float32: matmul_rate(device, torch.float32)}
+    inner = args.inner or (20 if device.type == "cuda" else 1)
+    refs = {torch.float32: matmul_rate(device, torch.float32, inner)}
     runs = {}
     for name in names:
         runs[name], dtype = build_variant(name, args.stages, x, device)
         if dtype is not None and dtype not in refs:
-            refs[dtype] = matmul_rate(device, dtype)
+            refs[dtype] = matmul_rate(device, dtype, inner)
         runs[name]()  # warm-up (oneDNN primitive creation, ORT arena)
         runs[name] = (runs[name], dtype)
     seconds = {n: [] for n in names}
@@ -148,7 +169,7 @@ def measure(args, device: torch.device) -> None:
             run, dtype = runs[name]
             ref = refs[dtype or torch.float32]()
             ref_rates[dtype or torch.float32].append(ref)
-            t = timed(run, device)
+            t = timed(run, device, inner)
             seconds[name].append(t)
             ratios[name].append(flops / t / 1e9 / ref)
     report(args, device, names, flops, seconds, ratios, ref_rates, runs)
@@ -156,10 +177,11 @@ def measure(args, device: torch.device) -> None:
 
 def report(args, device, names, flops, seconds, ratios, ref_rates, runs) -> None:
     med = {n: statistics.median(s) for n, s in seconds.items()}
+    n = CUDA_MATMUL_N if device.type == "cuda" else MATMUL_N
     print(f"{args.stages}xMSPN-50, 256x192, batch {args.batch}, {flops / args.batch / 1e9:.2f} GFLOP per crop, "
           f"{args.repeats} repetitions, device {device}")
     for dtype, rates in ref_rates.items():
-        print(f"reference: {MATMUL_N}x{MATMUL_N} {str(dtype).replace('torch.', '')} matmul, median "
+        print(f"reference: {n}x{n} {str(dtype).replace('torch.', '')} matmul, median "
               f"{statistics.median(rates):.1f} GFLOP/s (min {min(rates):.1f}, max {max(rates):.1f})")
     fp32 = [n for n in names if runs[n][1] == torch.float32]
     best_fp32 = min(fp32, key=med.get) if fp32 else None
@@ -196,6 +218,8 @@ def main() -> None:
                          "plain and mirrored for the flip test)")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    ap.add_argument("--inner", type=int, default=None,
+                    help="calls per timing (default 1 on a CPU, 20 on CUDA: one call is launch-bound there)")
     ap.add_argument("--threads", type=int, default=None, help="torch and ONNX Runtime threads (default: torch's)")
     ap.add_argument("--skip", nargs="*", default=[], help="variants to leave out, e.g. compile")
     args = ap.parse_args()

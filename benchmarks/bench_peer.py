@@ -18,7 +18,10 @@ pay for loading. Variants alternate within each repetition; ratios are medians o
 Network-forward time is the pipeline's own measure (``posetrack run --profile``: forward hooks on the YOLO
 ``nn.Module``, the SSDLite ``cv2.dnn`` forward, the MSPN forward); overhead = run time - forward time.
 
-    python benchmarks/bench_peer.py [--frames 100] [--repeats 3] [--cli]
+On a GPU (--device cuda) both sides run there: ours with YOLO and the pose network in fp16 (the default), the peer
+in its default float32; the CPU-only variants (1 thread, bf16) are left out unless named in --variants.
+
+    python benchmarks/bench_peer.py [--frames 100] [--repeats 3] [--cli] [--device cuda] [--variants ...]
 """
 
 from __future__ import annotations
@@ -51,16 +54,23 @@ VARIANTS = {  # name -> child arguments
 
 
 def cut_clip(frames: int, out: Path) -> Path:
-    """The first ``frames`` frames of the bundled clip, stream-copied (no re-encoding)."""
-    import imageio_ffmpeg
+    """The first ``frames`` frames of the bundled clip, stream-copied (no re-encoding); 0: the whole clip as it is."""
+    if frames == 0:
+        return CLIP
+    from posetrack_cli.media import ffmpeg_exe
 
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-i", str(CLIP), "-frames:v", str(frames),
-                    "-c", "copy", str(out)], check=True)
+    exe = ffmpeg_exe()
+    if exe is None:
+        sys.exit("no ffmpeg to cut the clip (pip install imageio-ffmpeg, or a system ffmpeg); --frames 0 runs the "
+                 "whole clip uncut")
+    subprocess.run([exe, "-v", "error", "-y", "-i", str(CLIP), "-frames:v", str(frames), "-c", "copy", str(out)],
+                   check=True)
     return out
 
 
 # -------------------------------------------------------------------------------------------------- child runs
-def child_ours(clip: str, fast: bool, yolo_imgsz: int = 960, threads: int | None = None) -> dict:
+def child_ours(clip: str, fast: bool, yolo_imgsz: int = 960, threads: int | None = None,
+               device: str = "cpu") -> dict:
     """One run of the default pipeline (``fast``: plus --bf16; ``threads``: torch threads, default torch's) ->
     timings, counts, peak RSS. Network-forward seconds come from the pipeline's own clock
     (``forward_time.ForwardClock``, as ``posetrack run --profile``)."""
@@ -76,7 +86,7 @@ def child_ours(clip: str, fast: bool, yolo_imgsz: int = 960, threads: int | None
     from posetrack_cli.config import DetectConfig, PipelineConfig, PoseConfig
 
     config = PipelineConfig(detect=DetectConfig(yolo_imgsz=yolo_imgsz, bf16=fast), pose=PoseConfig(bf16=fast),
-                            time_forwards=True)  # as `posetrack run --profile`
+                            time_forwards=True, device=device)  # as `posetrack run --profile`
     stages = pipeline.build_stages(config)
     load = time.perf_counter() - start
     with tempfile.TemporaryDirectory() as tmp:
@@ -88,7 +98,7 @@ def child_ours(clip: str, fast: bool, yolo_imgsz: int = 960, threads: int | None
             "threads": torch.get_num_threads()}
 
 
-def child_peer(clip: str, imgsz: int) -> dict:
+def child_peer(clip: str, imgsz: int, device: str = "cpu") -> dict:
     start = time.perf_counter()
     from ultralytics import YOLO
 
@@ -96,7 +106,7 @@ def child_peer(clip: str, imgsz: int) -> dict:
     load = time.perf_counter() - start
     frames = people = 0
     for r in model.track(source=clip, stream=True, persist=True, imgsz=imgsz, save=False, verbose=False,
-                         device="cpu"):
+                         device=device):
         frames += 1
         people += len(r.boxes)
     wall = time.perf_counter() - start
@@ -106,18 +116,19 @@ def child_peer(clip: str, imgsz: int) -> dict:
             "threads": torch.get_num_threads()}  # Ultralytics sets cpu_count - 1 on the CPU
 
 
-def run_child(args: list[str], clip: Path, env: dict) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", *args, "--clip", str(clip)], env=env,
+def run_child(args: list[str], clip: Path, env: dict, device: str) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child", *args, "--clip", str(clip), "--device", device], env=env,
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def run_cli(kind: str, clip: Path, env: dict, tmp: Path) -> dict:
+def run_cli(kind: str, clip: Path, env: dict, tmp: Path, device: str) -> dict:
     if kind == "posetrack":
-        cmd = [str(Path(sys.executable).parent / "posetrack"), "run", str(clip), "--out", str(tmp / "cli.json"), "-q"]
+        cmd = [str(Path(sys.executable).parent / "posetrack"), "run", str(clip), "--out", str(tmp / "cli.json"), "-q",
+               "--device", device]
     else:
         cmd = [str(Path(sys.executable).parent / "yolo"), "pose", "track", f"model={WEIGHTS}", f"source={clip}",
-               "imgsz=960", "save=False", "verbose=False", "device=cpu"]
+               "imgsz=960", "save=False", "verbose=False", f"device={device}"]
     start = time.perf_counter()
     subprocess.run(cmd, env=env, check=True, capture_output=True)
     return {"wall_s": time.perf_counter() - start}
@@ -126,31 +137,43 @@ def run_cli(kind: str, clip: Path, env: dict, tmp: Path) -> dict:
 # -------------------------------------------------------------------------------------------------- the table
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--frames", type=int, default=100)
+    ap.add_argument("--frames", type=int, default=100, help="first frames of the clip; 0 = the whole clip (795)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--cli", action="store_true", help="also time the posetrack and yolo commands (once each)")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (both sides)")
+    ap.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=None,
+                    help="default: all on a CPU, without the CPU-only '1 thread' and 'bf16' on CUDA")
     ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     ap.add_argument("--clip", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         kind = args.child[0]
-        result = (child_peer(args.clip, int(args.child[1])) if kind == "peer"
-                  else child_ours(args.clip, fast=kind == "ours-fast",
+        result = (child_peer(args.clip, int(args.child[1]), args.device) if kind == "peer"
+                  else child_ours(args.clip, fast=kind == "ours-fast", device=args.device,
                                   threads=int(args.child[1]) if len(args.child) > 1 else None))
         print(json.dumps(result))
         return
     print(describe())
+    variants = args.variants or [v for v in VARIANTS
+                                 if args.device == "cpu" or v not in ("posetrack 1 thread", "posetrack bf16")]
+    for needed in ("posetrack", "yolo pose track 960", "yolo pose track 640"):
+        if needed not in variants:
+            variants.append(needed)  # the table's ratios need them
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         env = dict(os.environ, YOLO_OFFLINE="1", YOLO_VERBOSE="False", YOLO_CONFIG_DIR=str(tmp / "yolo-config"))
         clip = cut_clip(args.frames, tmp / "clip.avi")
+        if args.frames == 0:
+            import cv2
+
+            args.frames = int(cv2.VideoCapture(str(clip)).get(cv2.CAP_PROP_FRAME_COUNT))
         runs = defaultdict(list)
         for r in range(args.repeats):
-            names = list(VARIANTS) if r % 2 == 0 else list(VARIANTS)[::-1]  # alternate the order
+            names = variants if r % 2 == 0 else variants[::-1]  # alternate the order
             for name in names:
-                runs[name].append(run_child(VARIANTS[name], clip, env))
+                runs[name].append(run_child(VARIANTS[name], clip, env, args.device))
                 print(f"# repeat {r + 1} {name}: {runs[name][-1]['wall_s']:.1f} s", flush=True)
-        cli = {k: run_cli(k, clip, env, tmp) for k in ("posetrack", "yolo")} if args.cli else {}
+        cli = {k: run_cli(k, clip, env, tmp, args.device) for k in ("posetrack", "yolo")} if args.cli else {}
     report(args, runs, cli)
 
 
@@ -163,11 +186,11 @@ def report(args, runs: dict, cli: dict) -> None:
 
     ours = runs["posetrack"][0]
     print(f"clip: first {args.frames} frames of {CLIP.name} (768x576, 10 fps); pose model {ours['pose']}; "
-          f"{args.repeats} repetitions, fresh process per run")
+          f"{args.repeats} repetitions, fresh process per run; device {args.device}")
     print("| variant | imgsz | torch threads | wall s (median [min, max]) | load s | frames/s | people/frame | "
           "x yolo 960 | x yolo 640 |")
     print("|---|---|---|---|---|---|---|---|---|")
-    for name in VARIANTS:
+    for name in (v for v in VARIANTS if v in runs):
         walls = [r["wall_s"] for r in runs[name]]
         imgsz = name.rsplit(" ", 1)[-1] if name.startswith("yolo") else "960 (+ssdlite 300, crops 256)"
         print(f"| {name} | {imgsz} | {runs[name][0]['threads']} | {statistics.median(walls):.1f} "
@@ -175,7 +198,7 @@ def report(args, runs: dict, cli: dict) -> None:
               f"{med(name, 'load_s'):.1f} | {args.frames / med(name, 'run_s'):.2f} | "
               f"{med(name, 'people') / args.frames:.1f} | {ratio(name, 'yolo pose track 960'):.2f} | "
               f"{ratio(name, 'yolo pose track 640'):.2f} |")
-    for name in ("posetrack", "posetrack 1 thread", "posetrack bf16"):
+    for name in (v for v in ("posetrack", "posetrack 1 thread", "posetrack bf16") if v in runs):
         forward, run = med(name, "forward_s"), med(name, "run_s")
         stages = {k: statistics.median(r["profile"].get(k, 0.0) for r in runs[name])
                   for k in ("decode", "detect", "pose", "nms", "track", "write")}
