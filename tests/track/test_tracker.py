@@ -108,3 +108,55 @@ def test_candidate_boxes_follow_the_motion_and_grow_15_percent():
     # update() after advance() does not move the memory a second time: the shifted pose matches exactly.
     shifted = poses_at([110], 5.0)
     assert tracker.update(FRAME, shifted).track_ids.tolist() == [1]
+
+
+def test_best_similarity_is_the_best_oks_of_each_id_over_the_memory_frames():
+    from posetrack_cli.pose.oks import box_areas, oks_matrix
+    from posetrack_cli.track.tracker import _Remembered, best_similarity
+
+    def remembered(ids, xs):
+        p = poses_at(xs)
+        return _Remembered(np.array(ids, np.int64), p.keypoints.astype(np.float64), box_areas(p.boxes_xyxy),
+                           p.scores)
+
+    # id 4 in three frames (near, far, absent), id 2 in one, id 9 in two; one frame holds nobody
+    memory = [remembered([4, 9], [100, 300]), remembered([], []), remembered([9, 4, 2], [305, 160, 200]),
+              remembered([4], [103])]
+    new = poses_at([101, 302, 500])
+    ids, sim = best_similarity(new, memory, COCO17.sigmas, 0.3)
+    assert ids.tolist() == [2, 4, 9]
+
+    def oks(x_new, x_old):  # one pair, by the reference formula
+        a, b = poses_at([x_new]), poses_at([x_old])
+        return oks_matrix(a.keypoints, b.keypoints, box_areas(a.boxes_xyxy), box_areas(b.boxes_xyxy),
+                          COCO17.sigmas, 0.3)[0, 0]
+
+    for row, x in enumerate([101, 302, 500]):
+        expected = [oks(x, 200), max(oks(x, 100), oks(x, 160), oks(x, 103)), max(oks(x, 300), oks(x, 305))]
+        np.testing.assert_allclose(sim[row], expected, rtol=1e-12, atol=1e-15)
+    assert sim[0, 1] == pytest.approx(oks(101, 100)) and sim[2].max() < 1e-6
+
+
+class Shift:
+    """A propagator moving every point by (+2, -1) per frame, to check how memory frames are moved."""
+
+    def reset(self):
+        pass
+
+    def advance(self, frame_bgr):
+        pass
+
+    def move(self, points_xy):
+        return np.asarray(points_xy, np.float64).reshape(-1, 2) + [2.0, -1.0]
+
+
+def test_every_memory_frame_moves_once_per_frame():
+    tracker = PoseTracker(TrackConfig(memory_frames=3), propagator=Shift())
+    for xs in ([100, 300], [], [200]):
+        tracker.update(FRAME, poses_at(xs))
+    tracker.advance(FRAME)
+    moved = [m.keypoints[:, :, :2] for m in tracker._memory]
+    # frames seen 3, 2 and 1 updates ago: moved 3, 2 and 1 times
+    np.testing.assert_allclose(moved[0], poses_at([100, 300]).keypoints[:, :, :2] + 3 * np.array([2.0, -1.0]))
+    assert moved[1].shape == (0, 17, 2)
+    np.testing.assert_allclose(moved[2], poses_at([200]).keypoints[:, :, :2] + [2.0, -1.0])
