@@ -51,8 +51,6 @@ def model_options(command):
         click.option("--bf16", is_flag=True,
                      help="YOLO and pose networks in bf16 on CPUs with native bf16 (AMX/AVX512-BF16; else "
                           "ignored)."),
-        click.option("--fp16/--no-fp16", default=True, show_default=True,
-                     help="YOLO and pose networks in fp16 on CUDA (ignored on a CPU); --no-fp16 runs float32."),
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
     ]
     for option in reversed(options):
@@ -64,7 +62,6 @@ def detect_config(opts: dict) -> DetectConfig:
     """The ``model_options`` values of the detectors as a ``DetectConfig``."""
     return DetectConfig(detectors=csv(opts["detectors"]), nms_iou=opts["nms_iou"], min_score=opts["det_score"],
                         yolo_imgsz=opts["yolo_imgsz"], bf16=opts["bf16"],
-                        amp=opts["fp16"],
                         yolo_weights=str(opts["yolo_weights"]) if opts["yolo_weights"] else None)
 
 
@@ -73,4 +70,4 @@ def pose_config(opts: dict, **extra) -> PoseConfig:
     return PoseConfig(model=opts["pose"], weights=str(opts["pose_weights"]) if opts["pose_weights"] else None,
                       flip_test=opts["flip_test"], oks_nms=opts["oks_nms"], batch_size=opts["pose_batch"],
                       runtime=opts["pose_runtime"], int8_calibration=opts["int8_calibration"], bf16=opts["bf16"],
-                      amp=opts["fp16"], **extra)
+                      **extra)

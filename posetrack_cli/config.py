@@ -37,7 +37,6 @@ class DetectConfig:
     ssdlite_size: int = 300  # SSDLite input size in pixels (the graph's fixed_shape_resizer)
     bf16: bool = False  # YOLO in bf16 autocast on CPUs with native bf16 (AMX / AVX512-BF16; ignored elsewhere):
     # ~1.9x faster at imgsz 960, same boxes within IoU 0.95 (tests/pose/test_speed_paths.py); off = float32
-    amp: bool = True  # YOLO in fp16 on CUDA (Ultralytics half=True; ignored on CPU); off = float32
 
 
 @dataclass(frozen=True)
@@ -50,7 +49,7 @@ class PoseConfig:
     blur_kernel: int = 5  # Gaussian kernel on heatmaps before arg-max (MSPN: 5 for COCO); 0 = off
     quarter_offset: bool = True  # move the arg-max 0.25 px toward the second maximum (MSPN decode)
     batch_size: int = 32  # crops per network forward; larger batches use more memory
-    amp: bool = True  # fp16 on CUDA: MSPN/MDPN weights and activations (pose.topdown), YOLO half (ignored on CPU)
+    amp: bool = True  # fp16 autocast on CUDA (ignored on CPU)
     rescore: bool = True  # instance score = box score x mean keypoint score (papers)
     rescore_keypoint_threshold: float = 0.2  # keypoints under this score are left out of the mean (MMPose)
     oks_nms: float = 0.4  # MDPN OKS-NMS threshold; raising it keeps more overlapping poses; <= 0 disables it

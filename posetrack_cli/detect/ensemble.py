@@ -48,7 +48,7 @@ def _yolo(config: DetectConfig, device: str) -> Detector:
     from posetrack_cli.detect.yolo import YoloDetector
 
     return YoloDetector(resolve_path(config.yolo_weights, DEFAULT_YOLO_WEIGHTS), device, config.yolo_imgsz,
-                        config.min_score, bf16=config.bf16, fp16=config.amp)
+                        config.min_score, bf16=config.bf16)
 
 
 def _ssdlite(config: DetectConfig, device: str) -> Detector:

@@ -20,11 +20,9 @@ log = logging.getLogger(__name__)
 
 
 @functools.lru_cache(maxsize=4)
-def load_yolo(path: Path, device: str, half: bool = False):
+def load_yolo(path: Path, device: str):
     """Load a YOLO checkpoint from a local file only (never a hub), with a one-line error for a bad file.
-    Cached: the detector and the crop pose estimator share one model when they use the same file, device and
-    precision. ``half`` (fp16 on CUDA) is part of the key because Ultralytics converts the module to fp16 in place
-    at its first prediction: a float32 user must not share that model."""
+    Cached: the detector and the crop pose estimator share one model when they use the same file."""
     if not path.is_file():
         raise WeightsError(f"YOLO weights {path} not found; pass an existing file (bundled: weights/yolo11n-pose.pt)")
     os.environ.setdefault("YOLO_OFFLINE", "1")  # no update checks or downloads from Ultralytics code paths
@@ -42,52 +40,40 @@ def load_yolo(path: Path, device: str, half: bool = False):
     return model
 
 
-def predict(model, images: Sequence[np.ndarray], device: str, bf16: bool = False, fp16: bool = True,
-            **kwargs) -> list:
-    """``model.predict`` on a list of BGR images, in bf16 autocast on a CPU with native bf16 when ``bf16``, in fp16
-    on CUDA when ``fp16`` (Ultralytics' ``half``: weights and inputs in fp16, NMS in float32).
-    (Ultralytics itself runs CPU models channels_last, in inference mode, with BN fused.)
-    The model's precision is fixed by its first call (Ultralytics converts the module once, when it sets its
-    predictor up); the detector and the crop estimator share a model, and the CLI gives both the same flag."""
+def predict(model, images: Sequence[np.ndarray], device: str, bf16: bool = False, **kwargs) -> list:
+    """``model.predict`` on a list of BGR images, in bf16 autocast on a CPU with native bf16 when ``bf16``.
+    (Ultralytics itself runs CPU models channels_last, in inference mode, with BN fused.)"""
     threads = torch.get_num_threads()
-    half = cuda_half(device, fp16)
     try:
         with autocast(device, cuda_fp16=False, cpu_bf16=bf16):
-            return model.predict(list(images), device=device, verbose=False, half=half, **kwargs)
+            return model.predict(list(images), device=device, verbose=False, **kwargs)
     finally:
         # Ultralytics' select_device sets torch to cpu_count - 1 threads (1 on a 2-core machine), which would
         # halve every later network forward of ours; keep the process's setting.
         torch.set_num_threads(threads)
 
 
-def cuda_half(device: str, fp16: bool) -> bool:
-    """Whether a YOLO model runs in fp16: on CUDA when ``fp16`` (DetectConfig.amp / PoseConfig.amp)."""
-    return fp16 and str(device).startswith("cuda")
-
-
 class YoloDetector:
     """Person boxes (class 0) from an Ultralytics model; all frames of a batch in one call.
 
     ``bf16``: bf16 autocast on CPUs with native bf16 (AMX): about 1.9x faster at imgsz 960 on the benchmark
-    machine with the same boxes on the bundled clip (benchmarks/RESULTS.md; tests/pose/test_speed_paths.py).
-    ``fp16``: fp16 on CUDA (``DetectConfig.amp``; ignored on a CPU)."""
+    machine with the same boxes on the bundled clip (benchmarks/RESULTS.md; tests/pose/test_speed_paths.py)."""
 
     name = "yolo"
 
     def __init__(self, weights: Path, device: str = "cpu", imgsz: int = 1280, min_score: float = 0.25, *,
-                 bf16: bool = False, fp16: bool = True) -> None:
-        self.model = load_yolo(weights, device, cuda_half(device, fp16))
+                 bf16: bool = False) -> None:
+        self.model = load_yolo(weights, device)
         self.device = device
         self.imgsz = imgsz
         self.min_score = min_score
         self.bf16 = bf16
-        self.fp16 = fp16
 
     def detect(self, frames: Sequence[np.ndarray]) -> list[Detections]:
         if not frames:
             return []
-        results = predict(self.model, frames, self.device, self.bf16, self.fp16, imgsz=self.imgsz,
-                          conf=self.min_score, classes=[0])
+        results = predict(self.model, frames, self.device, self.bf16, imgsz=self.imgsz, conf=self.min_score,
+                          classes=[0])
         out = []
         for r in results:
             boxes = r.boxes

@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from posetrack_cli.config import PoseConfig
-from posetrack_cli.detect.yolo import cuda_half, load_yolo, predict
+from posetrack_cli.detect.yolo import load_yolo, predict
 from posetrack_cli.pose.base import rescore
 from posetrack_cli.pose.crops import box_to_center_size, crop_images, crop_warps, invert_warps, transform_points
 from posetrack_cli.records import COCO17, Detections, Poses
@@ -32,9 +32,8 @@ class YoloCropEstimator:
     skeleton = COCO17
 
     def __init__(self, weights: Path, config: PoseConfig, device: str = "cpu", *, bf16: bool = False) -> None:
-        """``bf16``: bf16 autocast on CPUs with native bf16 (see ``detect.yolo.YoloDetector``); on CUDA the model
-        runs in fp16 when ``config.amp``."""
-        self.model = load_yolo(weights, device, cuda_half(device, config.amp))
+        """``bf16``: bf16 autocast on CPUs with native bf16 (see ``detect.yolo.YoloDetector``)."""
+        self.model = load_yolo(weights, device)
         self.config = config
         self.device = device
         self.bf16 = bf16
@@ -55,8 +54,8 @@ class YoloCropEstimator:
         center = (self.out_size[0] / 2.0, self.out_size[1] / 2.0)
         for start in range(0, len(crops), self.config.batch_size):
             chunk = list(crops[start:start + self.config.batch_size])
-            results = predict(self.model, chunk, self.device, self.bf16, self.config.amp,
-                              imgsz=self.config.crop_size, conf=0.05, classes=[0])
+            results = predict(self.model, chunk, self.device, self.bf16, imgsz=self.config.crop_size, conf=0.05,
+                              classes=[0])
             for j, r in enumerate(results):
                 best = nearest_to_center(r.boxes.xyxy.float().cpu().numpy(), center)
                 if best >= 0:

@@ -73,25 +73,3 @@ def test_yolo_adapter_keeps_the_thread_settings(clip_frames):
     detector = YoloDetector(resolve_path(None, DEFAULT_YOLO_WEIGHTS), "cpu", imgsz=320)
     detector.detect(clip_frames[:1])
     assert (torch.get_num_threads(), cv2.getNumThreads()) == (torch_before, cv_before)
-
-
-def test_yolo_runs_half_on_cuda_only_and_keeps_a_model_per_precision():
-    """fp16 (Ultralytics ``half``) on CUDA with DetectConfig.amp / PoseConfig.amp, never on a CPU; a float32 user
-    never shares a model that Ultralytics has converted to fp16 in place."""
-    from posetrack_cli.config import DEFAULT_YOLO_WEIGHTS, resolve_path
-    from posetrack_cli.detect import yolo
-
-    class Recorder:
-        def predict(self, images, **kwargs):
-            self.kwargs = kwargs
-            return []
-
-    model = Recorder()
-    for device, fp16, half in (("cuda", True, True), ("cuda:1", True, True), ("cuda", False, False),
-                               ("cpu", True, False)):
-        assert yolo.cuda_half(device, fp16) is half
-        yolo.predict(model, [], device, fp16=fp16)
-        assert model.kwargs["half"] is half and model.kwargs["device"] == device
-    weights = resolve_path(None, DEFAULT_YOLO_WEIGHTS)
-    assert yolo.load_yolo(weights, "cpu", True) is not yolo.load_yolo(weights, "cpu", False)
-    assert yolo.load_yolo(weights, "cpu", False) is yolo.load_yolo(weights, "cpu", False)
