@@ -51,6 +51,8 @@ def model_options(command):
         click.option("--bf16", is_flag=True,
                      help="YOLO and pose networks in bf16 on CPUs with native bf16 (AMX/AVX512-BF16; else "
                           "ignored)."),
+        click.option("--fp16/--no-fp16", default=True, show_default=True,
+                     help="MSPN/MDPN in fp16 on CUDA (ignored on a CPU); --no-fp16 runs float32."),
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
     ]
     for option in reversed(options):
@@ -70,4 +72,4 @@ def pose_config(opts: dict, **extra) -> PoseConfig:
     return PoseConfig(model=opts["pose"], weights=str(opts["pose_weights"]) if opts["pose_weights"] else None,
                       flip_test=opts["flip_test"], oks_nms=opts["oks_nms"], batch_size=opts["pose_batch"],
                       runtime=opts["pose_runtime"], int8_calibration=opts["int8_calibration"], bf16=opts["bf16"],
-                      **extra)
+                      amp=opts["fp16"], **extra)

@@ -49,7 +49,8 @@ class PoseConfig:
     blur_kernel: int = 5  # Gaussian kernel on heatmaps before arg-max (MSPN: 5 for COCO); 0 = off
     quarter_offset: bool = True  # move the arg-max 0.25 px toward the second maximum (MSPN decode)
     batch_size: int = 32  # crops per network forward; larger batches use more memory
-    amp: bool = True  # fp16 autocast on CUDA (ignored on CPU)
+    amp: bool = True  # MSPN/MDPN in fp16 on CUDA (weights and activations, pose.topdown); ignored on CPU. The YOLO
+    # models stay float32 on CUDA: in fp16 the pipeline ran 2x slower on an H100 (benchmarks/RESULTS.md §6)
     rescore: bool = True  # instance score = box score x mean keypoint score (papers)
     rescore_keypoint_threshold: float = 0.2  # keypoints under this score are left out of the mean (MMPose)
     oks_nms: float = 0.4  # MDPN OKS-NMS threshold; raising it keeps more overlapping poses; <= 0 disables it

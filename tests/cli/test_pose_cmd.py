@@ -245,7 +245,8 @@ def test_pose_and_run_take_the_same_model_options(tmp_path, monkeypatch):
     weights = tmp_path / "y.pt"
     shared = ["--detectors", "yolo", "--nms-iou", "0.5", "--det-score", "0.3", "--yolo-imgsz", "640",
               "--yolo-weights", weights, "--pose", "mspn-2x50-coco", "--no-flip-test", "--oks-nms", "0.9",
-              "--pose-batch", "8", "--pose-runtime", "int8", "--int8-calibration", "40", "--bf16", "--device", "cpu"]
+              "--pose-batch", "8", "--pose-runtime", "int8", "--int8-calibration", "40", "--bf16", "--no-fp16",
+              "--device", "cpu"]
     seen = {}
 
     def stopper(command):  # records the config the command built, then stops it before any model loads
@@ -266,7 +267,7 @@ def test_pose_and_run_take_the_same_model_options(tmp_path, monkeypatch):
     detect = DetectConfig(detectors=("yolo",), nms_iou=0.5, min_score=0.3, yolo_imgsz=640, yolo_weights=str(weights),
                           bf16=True)
     pose = PoseConfig(model="mspn-2x50-coco", flip_test=False, oks_nms=0.9, batch_size=8, runtime="int8",
-                      int8_calibration=40, bf16=True)
+                      int8_calibration=40, bf16=True, amp=False)
     for name in ("pose", "run"):
         assert seen[name].detect == detect and seen[name].pose == pose and seen[name].device == "cpu", name
     with_defaults = invoke("pose", folder, "--out", tmp_path / "r.json")
