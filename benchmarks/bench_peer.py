@@ -18,8 +18,8 @@ pay for loading. Variants alternate within each repetition; ratios are medians o
 Network-forward time is the pipeline's own measure (``posetrack run --profile``: forward hooks on the YOLO
 ``nn.Module``, the SSDLite ``cv2.dnn`` forward, the MSPN forward); overhead = run time - forward time.
 
-On a GPU (--device cuda) both sides run there: ours with YOLO and the pose network in fp16 (the default), the peer
-in its default float32; the CPU-only variants (1 thread, bf16) are left out unless named in --variants.
+On a GPU (--device cuda) both sides run there, YOLO in float32 on both (an MSPN/MDPN pose network would run in
+fp16); the CPU-only variants (1 thread, bf16) are left out unless named in --variants.
 
     python benchmarks/bench_peer.py [--frames 100] [--repeats 3] [--cli] [--device cuda] [--variants ...]
 """
