@@ -9,7 +9,7 @@ on the proxy model); ``cuda_half=False`` keeps autocast. On every device BatchNo
 tensors are channels_last. On the CPU the constructor can also pick bf16 autocast (CPUs with native bf16;
 ``PoseConfig.bf16``, ``--bf16``) or an ONNX Runtime graph in float32 or int8 (``pose.onnx_runtime``;
 ``PoseConfig.runtime``, ``--pose-runtime``). On every device the network can instead run through ``torch.compile``
-with frozen weights (runtime "compile", ``pose.compiled``; inside the same autocast). Every switch exists for the
+with frozen weights (runtime "compile", ``pose.compiled``; in the same precision). Every switch exists for the
 ablation of benchmarks/bench_cpu_efficiency.py; tests/pose/test_speed_paths.py and tests/pose/test_compiled.py check
 each against the plain path.
 
