@@ -99,26 +99,19 @@ def build_variant(name: str, stages: int, x: torch.Tensor, device: torch.device)
     net = net.to(memory_format=torch.channels_last)
     if name in ("+cl", "+fold+cl"):
         return _in(torch.inference_mode, lambda: net.predict(cl)), torch.float32
-    if name in ("half", "half+compile"):
-        net, x16 = net.half(), cl.half()
+    if name in ("half", "half+compile"):  # weights and activations in fp16, no autocast
+        net, cl = net.half(), cl.half()
         if name == "half":
-            return _in(torch.inference_mode, lambda: net.predict(x16)), torch.float16
-        from posetrack_cli.pose.compiled import CompiledPredict
-
-        compiled = CompiledPredict(net, len(x))
-        start = time.perf_counter()
-        _in(torch.inference_mode, lambda: compiled(x16))()
-        print(f"# compile: {time.perf_counter() - start:.0f} s for the first call", flush=True)
-        return _in(torch.inference_mode, lambda: compiled(x16)), torch.float16
+            return _in(torch.inference_mode, lambda: net.predict(cl)), torch.float16
     if name in ("bf16", "fp16"):
         dtype = torch.bfloat16 if name == "bf16" else torch.float16
         return _in(lambda: _autocast(device, dtype), lambda: net.predict(cl)), dtype
-    if name in ("compile", "fp16+compile"):
+    if name in ("compile", "fp16+compile", "half+compile"):
         from posetrack_cli.pose.compiled import CompiledPredict
 
         compiled = CompiledPredict(net, len(x))  # what TopDownEstimator(runtime="compile") runs
-        dtype = torch.float16 if name.startswith("fp16") else torch.float32
-        context = (lambda: _autocast(device, dtype)) if dtype != torch.float32 else torch.inference_mode
+        dtype = torch.float32 if name == "compile" else torch.float16
+        context = (lambda: _autocast(device, dtype)) if name == "fp16+compile" else torch.inference_mode
         start = time.perf_counter()
         _in(context, lambda: compiled(cl))()
         print(f"# compile: {time.perf_counter() - start:.0f} s for the first call", flush=True)

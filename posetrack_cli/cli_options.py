@@ -51,7 +51,7 @@ def model_options(command):
         click.option("--bf16", is_flag=True,
                      help="YOLO and pose networks in bf16 on CPUs with native bf16 (AMX/AVX512-BF16; else "
                           "ignored)."),
-        click.option("--fp16/--no-fp16", default=True, show_default=True,
+        click.option("--fp16/--no-fp16", default=_POSE.amp, show_default=True,
                      help="MSPN/MDPN in fp16 on CUDA (ignored on a CPU); --no-fp16 runs float32."),
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
     ]

@@ -77,11 +77,11 @@ class H264Encoder:
     ``fps`` with every frame kept. ``MediaError`` when ffmpeg is missing, cannot start, stops early or fails."""
 
     def __init__(self, out: str | os.PathLike, fps: float, size: tuple[int, int]) -> None:
+        """``size``: (width, height) of every frame, even (yuv420p)."""
         exe = ffmpeg_exe()
         if exe is None:
             raise MediaError("no ffmpeg binary (pip install imageio-ffmpeg, or put ffmpeg on the PATH)")
         rate = fps_fraction(fps)
-        self.size = size  # (width, height); even (yuv420p)
         self._stderr = tempfile.TemporaryFile()  # a file, not a pipe: a chatty ffmpeg can never block on it
         args = [exe, "-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "bgr24",
                 "-s", f"{size[0]}x{size[1]}", "-r", f"{rate.numerator}/{rate.denominator}", "-i", "pipe:0",

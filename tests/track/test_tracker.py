@@ -137,26 +137,13 @@ def test_best_similarity_is_the_best_oks_of_each_id_over_the_memory_frames():
     assert sim[0, 1] == pytest.approx(oks(101, 100)) and sim[2].max() < 1e-6
 
 
-class Shift:
-    """A propagator moving every point by (+2, -1) per frame, to check how memory frames are moved."""
-
-    def reset(self):
-        pass
-
-    def advance(self, frame_bgr):
-        pass
-
-    def move(self, points_xy):
-        return np.asarray(points_xy, np.float64).reshape(-1, 2) + [2.0, -1.0]
-
-
 def test_every_memory_frame_moves_once_per_frame():
-    tracker = PoseTracker(TrackConfig(memory_frames=3), propagator=Shift())
+    tracker = PoseTracker(TrackConfig(memory_frames=3), propagator=ShiftPropagator())
     for xs in ([100, 300], [], [200]):
         tracker.update(FRAME, poses_at(xs))
     tracker.advance(FRAME)
     moved = [m.keypoints[:, :, :2] for m in tracker._memory]
     # frames seen 3, 2 and 1 updates ago: moved 3, 2 and 1 times
-    np.testing.assert_allclose(moved[0], poses_at([100, 300]).keypoints[:, :, :2] + 3 * np.array([2.0, -1.0]))
+    np.testing.assert_allclose(moved[0], poses_at([100, 300]).keypoints[:, :, :2] + [30.0, 15.0])
     assert moved[1].shape == (0, 17, 2)
-    np.testing.assert_allclose(moved[2], poses_at([200]).keypoints[:, :, :2] + [2.0, -1.0])
+    np.testing.assert_allclose(moved[2], poses_at([200]).keypoints[:, :, :2] + [10.0, 5.0])
