@@ -43,14 +43,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from machine import describe  # noqa: E402
 
-from posetrack_cli.config import DEFAULT_YOLO_WEIGHTS, DetectConfig, PoseConfig, resolve_path  # noqa: E402
+from posetrack_cli.config import DEFAULT_YOLO_WEIGHTS, DetectConfig, PoseConfig  # noqa: E402
 from posetrack_cli.detect.ensemble import build_detector  # noqa: E402
+from posetrack_cli.geometry import box_areas, oks_matrix  # noqa: E402
 from posetrack_cli.nets.precision import cpu_has_native_bf16  # noqa: E402
-from posetrack_cli.pose.oks import box_areas, oks_matrix  # noqa: E402
 from posetrack_cli.pose.topdown import TopDownEstimator, normalise  # noqa: E402
 from posetrack_cli.pose.yolo_crop import YoloCropEstimator  # noqa: E402
 from posetrack_cli.records import COCO17  # noqa: E402
-from posetrack_cli.zoo import load_card  # noqa: E402
+from posetrack_cli.zoo import load_card, resolve_path  # noqa: E402
 
 CLIP = Path(__file__).resolve().parent.parent / "examples" / "vtest.avi"
 CARD = "mspn-2x50-coco"

@@ -13,7 +13,7 @@ thread; RSS in MB at frame 300 -> largest after it):
     3,200 frames, malloc tuning on:    969.1 ->  984.1 (+15.0)
     6,400 frames, malloc tuning on:    967.9 ->  985.9 (+18.1; +3 MB over the second 3,200 frames)
 The growth without tuning is glibc heap fragmentation (the per-frame Python state is flat: tests/test_memory.py);
-``batch.limit_heap_growth`` (called by ``posetrack run``) fixes the mmap threshold and caps the arenas.
+``runs.memory.limit_heap_growth`` (called by ``posetrack run``) fixes the mmap threshold and caps the arenas.
 """
 
 from __future__ import annotations
@@ -69,14 +69,14 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=100, help="sample RSS every N frames")
     ap.add_argument("--warmup", type=int, default=300, help="frames after which RSS must stay flat")
     ap.add_argument("--no-malloc-tuning", action="store_true",
-                    help="leave glibc's allocator as it is (the CLI tunes it: batch.limit_heap_growth)")
+                    help="leave glibc's allocator as it is (the CLI tunes it: runs.memory.limit_heap_growth)")
     args = ap.parse_args()
 
     import torch
 
-    from posetrack_cli.batch import limit_heap_growth
     from posetrack_cli.config import DetectConfig, PipelineConfig, PoseConfig, TrackConfig
     from posetrack_cli.pipeline import build_stages, run_video
+    from posetrack_cli.runs.folder import limit_heap_growth
 
     tuned = False if args.no_malloc_tuning else limit_heap_growth()
 

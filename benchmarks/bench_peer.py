@@ -57,7 +57,7 @@ def cut_clip(frames: int, out: Path) -> Path:
     """The first ``frames`` frames of the bundled clip, stream-copied (no re-encoding); 0: the whole clip as it is."""
     if frames == 0:
         return CLIP
-    from posetrack_cli.media import ffmpeg_exe
+    from posetrack_cli.io.ffmpeg import ffmpeg_exe
 
     exe = ffmpeg_exe()
     if exe is None:

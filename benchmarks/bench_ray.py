@@ -51,12 +51,13 @@ def config(fast: bool):
 
 
 def timed_run(folder: Path, out: Path, cfg, workers: int | None) -> tuple[float, int]:
-    from posetrack_cli.batch import run_batch
-    from posetrack_cli.distributed import RayConfig
+    from posetrack_cli.runs.folder import run_batch
+    from posetrack_cli.runs.ray_config import RayConfig
+    from posetrack_cli.runs.ray_executor import RayExecutor
 
-    ray = None if workers is None else RayConfig(workers=workers, cpus_per_task=1.0)
+    executor = None if workers is None else RayExecutor(RayConfig(workers=workers, cpus_per_task=1.0))
     start = time.perf_counter()
-    rows = run_batch(folder, out, cfg, None, resume=False, quiet=True, ray=ray)
+    rows = run_batch(folder, out, cfg, None, resume=False, executor=executor)
     seconds = time.perf_counter() - start
     assert all(r.status == "done" for r in rows), [r.error for r in rows]
     return seconds, sum(r.frames for r in rows)

@@ -26,12 +26,11 @@ import numpy as np
 
 from posetrack_cli.config import OutputConfig, TrackConfig
 from posetrack_cli.evaluate.posetrack import evaluate_posetrack
-from posetrack_cli.export.posetrack import PAPER_BOX_THRESHOLD, PAPER_KEYPOINT_THRESHOLD, write_posetrack17
-from posetrack_cli.records import POSETRACK15, FrameResult, Poses, Tracks
+from posetrack_cli.export.posetrack import write_posetrack17
+from posetrack_cli.export.prune import count_track_lengths, short_tracks
+from posetrack_cli.records import POSETRACK15, FrameResult, Poses, Tracks, VideoInfo
 from posetrack_cli.track.propagate import make_propagator
-from posetrack_cli.track.prune import count_track_lengths, short_tracks
 from posetrack_cli.track.tracker import PoseTracker
-from posetrack_cli.video import VideoInfo
 
 WIDTH, HEIGHT = 640, 360
 # PoseTrack-15 figure (joint ids of POSETRACK_EVAL.md), pixels at scale 1, centred on the hips' midpoint.
@@ -178,7 +177,7 @@ def evaluate(sequences: list[Sequence], config: TrackConfig, output: OutputConfi
 
 def configurations(flow: str) -> list[tuple[str, TrackConfig, OutputConfig]]:
     mdpn = TrackConfig(matching="hungarian", memory_frames=8, min_track_length=2, flow=flow)
-    paper = OutputConfig(keypoint_threshold=PAPER_KEYPOINT_THRESHOLD, box_threshold=PAPER_BOX_THRESHOLD)
+    paper = OutputConfig()  # its defaults are the Simple Baselines / MDPN export thresholds
     return [
         ("MDPN: Hungarian, L=8, prune<2", mdpn, paper),
         ("greedy matching", replace(mdpn, matching="greedy"), paper),

@@ -8,7 +8,6 @@ ensemble NMS 0.6 and OKS-NMS 0.4 (MDPN section 2), 8 frames of tracking memory a
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 # Bundled files live next to the package when installed from a checkout (editable install) or inside it when
 # installed as a wheel (``posetrack_cli/_data``); ``zoo.bundled_path`` resolves both.
@@ -107,12 +106,3 @@ class PipelineConfig:
 
     def with_(self, **changes) -> PipelineConfig:
         return replace(self, **changes)
-
-
-def resolve_path(value: str | None, default_name: str) -> Path:
-    """An explicit path as given, else the bundled file ``default_name``."""
-    if value:
-        return Path(value).expanduser()
-    from posetrack_cli.zoo import bundled_path
-
-    return bundled_path(default_name)

@@ -14,20 +14,24 @@ from typing import Callable, Iterator, Protocol
 
 import numpy as np
 
-from posetrack_cli.config import DEFAULT_YOLO_WEIGHTS, PipelineConfig, PoseConfig, resolve_path
+from posetrack_cli.config import DEFAULT_YOLO_WEIGHTS, PipelineConfig, PoseConfig
 from posetrack_cli.detect.base import Detector, keep_plausible
 from posetrack_cli.detect.ensemble import build_detector, fuse
 from posetrack_cli.device import resolve_device
-from posetrack_cli.export import native
-from posetrack_cli.forward_time import ForwardClock
+from posetrack_cli.export import native, write_extra_formats
+from posetrack_cli.geometry import box_areas, oks_nms
+from posetrack_cli.io.background import BackgroundWriter, prefetch
+from posetrack_cli.io.sources import iter_timed_frames, probe, truncation_note
+from posetrack_cli.nets.forward_time import ForwardClock
 from posetrack_cli.pose.base import PoseEstimator
-from posetrack_cli.pose.oks import box_areas, oks_nms
-from posetrack_cli.prefetch import BackgroundWriter, prefetch
-from posetrack_cli.records import Detections, FrameResult, Poses, Tracks
-from posetrack_cli.track.smoothing import KeypointSmoother
+from posetrack_cli.pose.topdown import TopDownEstimator
+from posetrack_cli.pose.yolo_crop import YoloCropEstimator
+from posetrack_cli.records import Detections, Frame, FrameResult, Poses, Tracks, VideoInfo
+from posetrack_cli.render import render_video
 from posetrack_cli.track.propagate import make_propagator
+from posetrack_cli.track.smoothing import KeypointSmoother
 from posetrack_cli.track.tracker import PoseTracker
-from posetrack_cli.video import Frame, VideoInfo, iter_timed_frames, probe, truncation_note
+from posetrack_cli.zoo import auto_card, resolve_path
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +65,6 @@ def box_source_names(config: PipelineConfig, boxes: BoxSource | None) -> list[st
 def build_estimator(config: PipelineConfig, device: str) -> PoseEstimator:
     """The chosen pose model. ``auto`` takes the best model card whose weights are present (or the default MSPN
     card with ``--pose-weights``) and otherwise falls back to the bundled YOLO crop estimator, saying so once."""
-    from posetrack_cli.pose.topdown import TopDownEstimator
-    from posetrack_cli.zoo import auto_card
-
     pose = config.pose
     yolo_weights = resolve_path(config.detect.yolo_weights, DEFAULT_YOLO_WEIGHTS)
     speed = dict(runtime=pose.runtime, cpu_bf16=pose.bf16)
@@ -80,7 +81,6 @@ def build_estimator(config: PipelineConfig, device: str) -> PoseEstimator:
 
 
 def _yolo_crop(weights: Path, pose: PoseConfig, device: str) -> PoseEstimator:
-    from posetrack_cli.pose.yolo_crop import YoloCropEstimator
 
     if pose.runtime not in ("auto", "torch"):
         log.warning("pose runtime %r applies to MSPN/MDPN models only; yolo-crop runs on PyTorch", pose.runtime)
@@ -170,8 +170,7 @@ def detect_frames(stages: Stages, tracker: PoseTracker, info: VideoInfo, batch: 
     tracker.advance(frames[0])
     extra = keep_plausible(tracker.candidate_boxes(cfg.track.keypoint_threshold), 0.0, cfg.detect.min_box_height,
                            frames[0].shape)
-    extra = Detections(extra.boxes_xyxy, extra.scores, np.full(len(extra), len(cfg.detect.detectors), np.int16))
-    return [fuse([dets[0], extra], cfg.detect.nms_iou)]
+    return [fuse([dets[0], extra.with_source(len(cfg.detect.detectors))], cfg.detect.nms_iou)]
 
 
 def smooth_tracks(smoother, tracks: Tracks, time_s: float) -> Tracks:
@@ -280,9 +279,6 @@ def run_video(path: str | Path, out_json: str | Path, stages: Stages, render: st
 def write_outputs(info: VideoInfo, out_json: Path, config: PipelineConfig, render: str | Path | None) -> dict:
     """From the finished ``.jsonl`` stream beside ``out_json``: the final tracks.json (tracklets pruned), the other
     formats and the overlay. Returns the tracks.json ``stats``."""
-    from posetrack_cli.export import write_extra_formats
-    from posetrack_cli.render import render_video
-
     final = native.read_stream(out_json.with_suffix(".jsonl"))
     stats = native.write_tracks_json(final, out_json, config.track.min_track_length)
     write_extra_formats(final, out_json, config, info)

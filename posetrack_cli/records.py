@@ -7,6 +7,7 @@ Conventions (STYLE.md principle 8): boxes are ``xyxy`` float32 in original-frame
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
@@ -105,6 +106,18 @@ COCO17_HEAD = Skeleton(
 SKELETONS = {s.name: s for s in (COCO17, MPII16, POSETRACK15, COCO17_HEAD)}
 
 
+# The PoseTrack formats (read by evaluate/, written by export/).
+MAX_TRACK_ID = 10000  # poseval eval_helpers.MAX_TRACK_ID: PoseTrack track ids are 0..9999
+# poseval convert.py POSETRACK18_LM_NAMES (index = PT17 joint id) and POSETRACK18_LM_NAMES_COCO_ORDER.
+PT18_JOINT_NAMES = ("right_ankle", "right_knee", "right_hip", "left_hip", "left_knee", "left_ankle", "right_wrist",
+                    "right_elbow", "right_shoulder", "left_shoulder", "left_elbow", "left_wrist", "head_bottom",
+                    "nose", "head_top")
+PT18_COCO_ORDER = ("nose", "head_bottom", "head_top", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
+                   "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
+                   "right_knee", "left_ankle", "right_ankle")
+PT18_SLOTS = tuple(PT18_COCO_ORDER.index(name) for name in PT18_JOINT_NAMES)  # PT17 joint id -> PT18 slot
+
+
 def coco17_part(skeleton: Skeleton) -> bool:
     """Whether poses of ``skeleton`` start with the 17 COCO keypoints (COCO-17 itself, or COCO-17 + head joints)."""
     return skeleton.keypoints[:COCO17.num_keypoints] == COCO17.keypoints
@@ -143,6 +156,18 @@ class Detections:
 
     def select(self, index) -> Detections:
         return Detections(self.boxes_xyxy[index], self.scores[index], self.sources[index])
+
+    def with_source(self, source: int) -> Detections:
+        """The same boxes, all marked as coming from detector ``source``."""
+        return Detections(self.boxes_xyxy, self.scores, np.full(len(self), source, np.int16))
+
+    @classmethod
+    def merge(cls, parts: Sequence[Detections]) -> Detections:
+        """The boxes of all ``parts``, in order, each keeping its source."""
+        if not parts:
+            return cls.empty()
+        return cls(np.concatenate([p.boxes_xyxy for p in parts]), np.concatenate([p.scores for p in parts]),
+                   np.concatenate([p.sources for p in parts]))
 
 
 @dataclass(frozen=True)
@@ -203,3 +228,26 @@ class FrameResult:
     frame_index: int  # 0-based position in the video
     time_s: float  # presentation time in seconds (frame_index / fps for constant-rate video)
     tracks: Tracks
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    path: str
+    fps: float  # frames per second reported by the container (25 when it reports none); an average for VFR video
+    width: int  # pixels of the upright (displayed) frame
+    height: int  # pixels of the upright (displayed) frame
+    frame_count: int  # frames the container announces (may be 0 or wrong for streams and truncated files)
+    rotation: int = 0  # degrees clockwise the decoder turned the stored frames to show them upright (0/90/180/270)
+    kind: str = "video"  # "video" (a file) or "frames" (a folder of images: ``path`` is the folder)
+    frame_names: tuple[str, ...] = ()  # "frames": the image file names in frame order (frame_count of them)
+
+    def to_dict(self) -> dict:
+        return {"path": self.path, "fps": self.fps, "width": self.width, "height": self.height,
+                "frame_count": self.frame_count, "rotation": self.rotation, "kind": self.kind}
+
+
+class Frame(NamedTuple):
+    index: int  # 0-based decode order
+    time_s: float  # presentation time from the container, seconds from the first frame
+    image: np.ndarray  # (H, W, 3) BGR uint8, upright
+    name: str = ""  # the frame's file name for an image sequence ("" for a video file)

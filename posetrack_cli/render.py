@@ -11,9 +11,10 @@ from typing import Iterable, Iterator
 import cv2
 import numpy as np
 
-from posetrack_cli import media
-from posetrack_cli.records import FrameResult
-from posetrack_cli.video import VideoInfo, VideoSink, iter_frames
+from posetrack_cli.io import ffmpeg
+from posetrack_cli.io.sources import iter_frames
+from posetrack_cli.io.video import VideoSink
+from posetrack_cli.records import FrameResult, VideoInfo
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ def draw_tracks(frame: np.ndarray, result: FrameResult, keypoint_threshold: floa
 
 
 def render_video(info: VideoInfo, results: Iterable[FrameResult], out_path: str | os.PathLike,
-                 keypoint_threshold: float = 0.3, max_frames: int | None = None, keep_audio: bool = True) -> int:
+                 keypoint_threshold: float = 0.3, max_frames: int | None = None) -> int:
     """Decode the video again and write every frame with its tracks drawn, at the source fps and (upright) size.
     Frames without a result are written unchanged; ``max_frames`` stops where tracking stopped. An .mp4 is H.264 with
     the source's audio when ffmpeg is present (see ``VideoSink``); if the H.264 encoder fails, the overlay is written
@@ -59,10 +60,10 @@ def render_video(info: VideoInfo, results: Iterable[FrameResult], out_path: str 
     frame per image: an image tracking skipped (unreadable, or of another size) becomes a dark frame naming it, so
     that overlay frame k is still image k. Returns the number of frames written."""
     results = list(results)  # a second pass may be needed
-    audio = info.path if keep_audio and info.kind == "video" else None  # a folder of frames has no audio
+    audio = info.path if info.kind == "video" else None  # a folder of frames has no audio
     try:
         return _write_overlay(info, results, Path(out_path), keypoint_threshold, max_frames, audio, h264=True)
-    except media.MediaError as exc:
+    except ffmpeg.MediaError as exc:
         log.warning("H.264 encoding of %s failed (%s); writing it as MPEG-4 part 2 (mp4v)", out_path, exc)
         return _write_overlay(info, results, Path(out_path), keypoint_threshold, max_frames, audio, h264=False)
 

@@ -23,11 +23,12 @@ from typing import Any
 import yaml
 
 from posetrack_cli.errors import PosetrackError, WeightsError
+from posetrack_cli.nets.registry import NETWORKS
+from posetrack_cli.records import SKELETONS
 
 log = logging.getLogger(__name__)
 
 _CHECKOUT_ROOT = Path(__file__).resolve().parent.parent
-NETWORK_NAMES = ("mspn", "mdpn")
 CHECKPOINT_LAYOUTS = ("auto", "mmpose1", "mmpose0", "megvii")  # nets.checkpoint.LAYOUTS
 
 
@@ -53,6 +54,13 @@ def models_dir() -> Path:
 def bundled_path(name: str) -> Path:
     """Path of a bundled weights file (it may not exist; callers report a missing file)."""
     return weights_dir() / name
+
+
+def resolve_path(value: str | None, default_name: str) -> Path:
+    """An explicit path as given, else the bundled file ``default_name``."""
+    if value:
+        return Path(value).expanduser()
+    return bundled_path(default_name)
 
 
 def cache_dir() -> Path:
@@ -101,10 +109,9 @@ class ModelCard:
     coco_ap: float | None = None  # published COCO val2017 AP, used to rank cards for the "auto" choice
 
     def __post_init__(self) -> None:
-        from posetrack_cli.records import SKELETONS
 
-        if self.network not in NETWORK_NAMES:
-            raise ValueError(f"unknown network {self.network!r}: use one of {NETWORK_NAMES}")
+        if self.network not in NETWORKS:
+            raise ValueError(f"unknown network {self.network!r}: use one of {tuple(NETWORKS)}")
         if self.color not in ("rgb", "bgr"):
             raise ValueError(f"color must be rgb or bgr, got {self.color!r}")
         if self.skeleton not in SKELETONS:

@@ -13,11 +13,11 @@ import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
 from conftest import EXAMPLE_CLIP, write_video
-from posetrack_cli import media
-from posetrack_cli.cli import main
 from videogen import ffmpeg, ffmpeg_or_skip, lavfi_video, pattern_frames, truncate
+
+from posetrack_cli.cli import main
+from posetrack_cli.io import ffmpeg as media
 
 FAST = ("--detectors", "ssdlite", "--pose", "yolo-crop", "-q")
 
@@ -57,17 +57,16 @@ def tracks(path: Path) -> dict:
 
 
 # ------------------------------------------------------------------------------------------ inputs that are refused
-@pytest.mark.parametrize("name, make, text", [
-    ("missing.mp4", lambda p: None, "no such file"),
-    ("zero.mp4", lambda p: p.write_bytes(b""), "empty file (0 bytes)"),
-    ("text.mp4", lambda p: p.write_text("this is a text file\n" * 200), "not a video file"),
-    ("link.mp4", lambda p: p.symlink_to(p.parent / "gone.mp4"), "broken symbolic link"),
+@pytest.mark.parametrize("name, make, texts", [
+    ("missing.mp4", lambda p: None, ("no such file", "check the path")),
+    ("zero.mp4", lambda p: p.write_bytes(b""), ("empty file (0 bytes)",)),
+    ("text.mp4", lambda p: p.write_text("this is a text file\n" * 200), ("cannot decode", "not a video file")),
+    ("link.mp4", lambda p: p.symlink_to(p.parent / "gone.mp4"), ("broken symbolic link", "gone.mp4")),
 ])
-def test_refused_inputs(tmp_path, name, make, text):
+def test_refused_inputs(tmp_path, name, make, texts):
     make(tmp_path / name)
     out = tmp_path / "out" / "t.json"
-    line = one_line_error(invoke("run", tmp_path / name, "--out", out, *FAST), 2, name, text)
-    assert "cannot decode" in line or text != "not a video file"
+    one_line_error(invoke("run", tmp_path / name, "--out", out, *FAST), 2, name, *texts)
     assert not out.parent.exists()  # refused before anything was written
 
 
@@ -295,8 +294,8 @@ def test_pose_weights_failing_sha256(tmp_path, monkeypatch):
     from posetrack_cli import zoo
 
     card = zoo.load_card("mspn-2x50-coco")
-    if card.weights.sha256 is None or zoo.locate_weights(card) is not None:
-        pytest.skip("needs a card with a sha256 whose file is not installed")
+    assert card.weights.sha256 is not None  # the card publishes its digest
+    monkeypatch.setattr(zoo, "weights_dir", lambda: tmp_path / "weights")  # whatever this machine has installed
     monkeypatch.setenv("POSETRACK_CACHE", str(tmp_path / "cache"))
     (tmp_path / "cache").mkdir()
     (tmp_path / "cache" / card.weights.file).write_bytes(b"not the published file")

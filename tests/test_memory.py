@@ -7,8 +7,8 @@ from __future__ import annotations
 import tracemalloc
 
 import numpy as np
-
 from conftest import write_video
+
 from posetrack_cli.config import PipelineConfig, TrackConfig
 from posetrack_cli.pipeline import Stages, run_video
 from posetrack_cli.records import COCO17, Detections, Poses

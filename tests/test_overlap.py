@@ -12,15 +12,15 @@ import time
 import cv2
 import pytest
 from click.testing import CliRunner
-
 from conftest import EXAMPLE_CLIP
+
 from posetrack_cli import pipeline
 from posetrack_cli.cli import main
 from posetrack_cli.config import DetectConfig, PipelineConfig, PoseConfig
 from posetrack_cli.errors import InputError, OutputError
 from posetrack_cli.export import native
+from posetrack_cli.io.sources import probe
 from posetrack_cli.pipeline import Profile, build_stages, run_video, track_video
-from posetrack_cli.video import probe
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -8,12 +8,12 @@ import itertools
 import cv2
 import numpy as np
 import pytest
+from videogen import ffmpeg, ffmpeg_or_skip, lavfi_video
 
-from posetrack_cli import media
+from posetrack_cli.io import ffmpeg as media
+from posetrack_cli.io.sources import iter_frames, probe
 from posetrack_cli.records import COCO17, FrameResult, Poses, Tracks
 from posetrack_cli.render import draw_tracks, render_video, track_color
-from posetrack_cli.video import iter_frames, probe
-from videogen import ffmpeg, ffmpeg_or_skip, lavfi_video
 
 
 def person(track_ids: list[int], boxes: list[list[float]], score: float = 0.9, index: int = 0) -> FrameResult:
@@ -29,8 +29,10 @@ def person(track_ids: list[int], boxes: list[list[float]], score: float = 0.9, i
 
 
 def test_track_colours_are_stable_and_distinct():
+    # golden-ratio hue steps at saturation 0.85, value 1 (HSV -> BGR by hand: id 1 has hue 0.618, sector 3, so
+    # R = 1 - 0.85 = 0.15, G = 1 - 0.85 * 0.708 = 0.398, B = 1; id 2: hue 0.236, sector 1; id 3: hue 0.854, sector 5)
+    assert [track_color(i) for i in (1, 2, 3)] == [(255, 101, 38), (38, 255, 164), (227, 38, 255)]
     colours = [track_color(i) for i in range(1, 21)]
-    assert colours == [track_color(i) for i in range(1, 21)]
     assert all(0 <= c <= 255 for colour in colours for c in colour)
     for a, b in itertools.combinations(colours[:8], 2):  # the first ids on screen are easy to tell apart
         assert np.abs(np.subtract(a, b)).sum() > 60, (a, b)

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from posetrack_cli import zoo
-from posetrack_cli.cli_weights import weights
+from posetrack_cli.cli.weights import weights
 from posetrack_cli.errors import PosetrackError, WeightsError
 
 # MSPN.md section 4 (MMPose model zoo): name -> (url, COCO val2017 AP)

@@ -8,9 +8,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 from conftest import EXAMPLE_CLIP, write_video
-from posetrack_cli import media
+
+from posetrack_cli.io import ffmpeg as media
 
 
 def ffmpeg_or_skip() -> str:

@@ -6,22 +6,20 @@ from typing import Sequence
 
 import numpy as np
 
-from posetrack_cli.config import (DEFAULT_SSDLITE_GRAPH, DEFAULT_SSDLITE_TEXT, DEFAULT_YOLO_WEIGHTS, DetectConfig,
-                                  resolve_path)
+from posetrack_cli.config import DEFAULT_SSDLITE_GRAPH, DEFAULT_SSDLITE_TEXT, DEFAULT_YOLO_WEIGHTS, DetectConfig
 from posetrack_cli.detect.base import Detector, keep_plausible
-from posetrack_cli.detect.nms import nms
+from posetrack_cli.detect.ssdlite import SsdLiteDetector
+from posetrack_cli.detect.yolo import YoloDetector
 from posetrack_cli.errors import PosetrackError
+from posetrack_cli.geometry import nms
 from posetrack_cli.records import Detections
+from posetrack_cli.zoo import resolve_path
 
 
 def fuse(per_detector: Sequence[Detections], iou_threshold: float) -> Detections:
     """Concatenate the boxes of several detectors (``sources`` = detector index) and keep the NMS survivors."""
-    boxes = np.concatenate([d.boxes_xyxy for d in per_detector]) if per_detector else np.zeros((0, 4))
-    scores = np.concatenate([d.scores for d in per_detector]) if per_detector else np.zeros(0)
-    sources = np.concatenate([np.full(len(d), i, np.int16) for i, d in enumerate(per_detector)]) \
-        if per_detector else np.zeros(0, np.int16)
-    keep = nms(boxes, scores, iou_threshold)
-    return Detections(boxes[keep], scores[keep], sources[keep])
+    merged = Detections.merge([d.with_source(i) for i, d in enumerate(per_detector)])
+    return merged.select(nms(merged.boxes_xyxy, merged.scores, iou_threshold))
 
 
 class EnsembleDetector:
@@ -45,14 +43,12 @@ class EnsembleDetector:
 
 
 def _yolo(config: DetectConfig, device: str) -> Detector:
-    from posetrack_cli.detect.yolo import YoloDetector
 
     return YoloDetector(resolve_path(config.yolo_weights, DEFAULT_YOLO_WEIGHTS), device, config.yolo_imgsz,
                         config.min_score, bf16=config.bf16)
 
 
 def _ssdlite(config: DetectConfig, device: str) -> Detector:
-    from posetrack_cli.detect.ssdlite import SsdLiteDetector
 
     return SsdLiteDetector(resolve_path(config.ssdlite_graph, DEFAULT_SSDLITE_GRAPH),
                            resolve_path(config.ssdlite_text, DEFAULT_SSDLITE_TEXT), config.ssdlite_size,

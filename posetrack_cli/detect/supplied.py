@@ -20,16 +20,14 @@ else, for a video file, the frame index (as ``--format coco`` writes them).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
 
-import numpy as np
-
-from posetrack_cli.detect.box_files import (BoxTable, ImageIds, bad, coco_results, frames_csv, frames_json,
-                                            gt_coco, gt_pt17)
-from posetrack_cli.errors import InputError
+from posetrack_cli.detect.box_files import (BoxTable, ImageIds, bad, coco_results, frames_csv, frames_json, gt_coco,
+                                            gt_pt17)
+from posetrack_cli.errors import InputError, one_line
+from posetrack_cli.io.files import read_json
 from posetrack_cli.records import Detections
 
 __all__ = ["FORMATS", "BoxTable", "ImageIds", "SuppliedBoxes", "image_id_of", "load_boxes", "load_image_ids"]
@@ -89,8 +87,7 @@ class SuppliedBoxes:
             log.warning("%s has no boxes for video %s; it gets no people", self.name, video)
         if not found:
             return Detections.empty()
-        return found[0] if len(found) == 1 else Detections(np.concatenate([d.boxes_xyxy for d in found]),
-                                                           np.concatenate([d.scores for d in found]))
+        return found[0] if len(found) == 1 else Detections.merge(found)
 
     def _note_shared(self, video: str) -> None:
         if video not in self._shared:
@@ -120,16 +117,6 @@ def detect_format(data, path: Path) -> str:
                      "category_id}), a per-frame file ({\"frames\": [...]}) or a COCO/PoseTrack annotation file")
 
 
-def _load_json(path: Path):
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    except OSError as exc:
-        raise bad(path, f"cannot read the boxes file ({exc.strerror or exc})") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise bad(path, f"the boxes file is not valid JSON ({exc})") from None
-
-
 def load_file(path: Path, fmt: str, min_score: float, ids: ImageIds, default_video: str | None = None
               ) -> list[BoxTable]:
     """The tables of one boxes file."""
@@ -137,7 +124,7 @@ def load_file(path: Path, fmt: str, min_score: float, ids: ImageIds, default_vid
         if fmt not in ("auto", "frames"):
             raise bad(path, f"a CSV file is a per-frame boxes file; --boxes-format {fmt} needs JSON")
         return frames_csv(path, min_score, default_video)
-    data = _load_json(path)
+    data = read_json(path, "boxes file")
     fmt = detect_format(data, path) if fmt == "auto" else fmt
     try:
         if fmt == "coco":
@@ -154,7 +141,7 @@ def load_file(path: Path, fmt: str, min_score: float, ids: ImageIds, default_vid
             return gt_coco(data, path, ids)
         raise bad(path, "--boxes-format gt needs a COCO keypoint or PoseTrack 2017/2018 annotation file")
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
-        raise bad(path, f"malformed {fmt} boxes file ({type(exc).__name__}: {exc})") from None
+        raise bad(path, f"malformed {fmt} boxes file ({one_line(exc)})") from None
 
 
 def load_image_ids(path: str | os.PathLike | None) -> ImageIds | None:
@@ -168,7 +155,7 @@ def load_image_ids(path: str | os.PathLike | None) -> ImageIds | None:
         raise InputError(f"{p}: no such annotation file or folder (for --image-ids)")
     ids = ImageIds()
     for f in files:
-        data = _load_json(f)
+        data = read_json(f, "boxes file")
         try:
             for im in data["images"]:
                 ids.add(im["file_name"], im["id"])

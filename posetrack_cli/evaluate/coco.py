@@ -4,27 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import logging
 import os
 from pathlib import Path
 
 from posetrack_cli.errors import InputError
+from posetrack_cli.io.files import read_json
 
 log = logging.getLogger(__name__)
 
 # pycocotools COCOeval.summarize() for keypoints: the order of ``stats``.
 STAT_NAMES = ("AP", "AP .5", "AP .75", "AP (M)", "AP (L)", "AR", "AR .5", "AR .75", "AR (M)", "AR (L)")
-
-
-def _load_json(path: Path, what: str):
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the {what} ({exc.strerror or exc})") from None
-    except ValueError as exc:
-        raise InputError(f"{path}: the {what} is not valid JSON ({exc})") from None
 
 
 def evaluate_coco_keypoints(gt_json: str | os.PathLike, results_json: str | os.PathLike,
@@ -41,8 +31,8 @@ def evaluate_coco_keypoints(gt_json: str | os.PathLike, results_json: str | os.P
     from pycocotools.cocoeval import COCOeval
 
     gt_path, res_path = Path(gt_json), Path(results_json)
-    gt = _load_json(gt_path, "COCO annotation file")
-    results = _load_json(res_path, "COCO results file")
+    gt = read_json(gt_path, "COCO annotation file")
+    results = read_json(res_path, "COCO results file")
     if not isinstance(gt, dict) or "annotations" not in gt or "images" not in gt:
         raise InputError(f"{gt_path}: not a COCO annotation file (needs 'images' and 'annotations')")
     if not isinstance(results, list) or not results:

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import motmetrics as mm
 import numpy as np
 
-from posetrack_cli.evaluate.posetrack_io import MAX_TRACK_ID, NUM_JOINTS, Person, Sequence, load_sequences
 from posetrack_cli.errors import InputError
+from posetrack_cli.evaluate.posetrack_io import MAX_TRACK_ID, NUM_JOINTS, Person, Sequence, load_sequences
 
 log = logging.getLogger(__name__)
 

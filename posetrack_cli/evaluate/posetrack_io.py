@@ -22,22 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
-from posetrack_cli.errors import InputError
+from posetrack_cli.errors import InputError, one_line
+from posetrack_cli.records import MAX_TRACK_ID, PT18_COCO_ORDER, PT18_JOINT_NAMES
 
 log = logging.getLogger(__name__)
 
 NUM_JOINTS = 15  # PT17 joint ids 0..14 (POSETRACK_EVAL.md)
-MAX_TRACK_ID = 10000  # poseval eval_helpers.MAX_TRACK_ID
 MIN_SCORE = -9999.0  # poseval eval_helpers.MIN_SCORE: score of a predicted joint that has none
-
-# poseval convert.py POSETRACK18_LM_NAMES (index = PT17 joint id) and POSETRACK18_LM_NAMES_COCO_ORDER.
-PT18_JOINT_NAMES = ("right_ankle", "right_knee", "right_hip", "left_hip", "left_knee", "left_ankle", "right_wrist",
-                    "right_elbow", "right_shoulder", "left_shoulder", "left_elbow", "left_wrist", "head_bottom",
-                    "nose", "head_top")
-PT18_COCO_ORDER = ("nose", "head_bottom", "head_top", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
-                   "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
-                   "right_knee", "left_ankle", "right_ankle")
-
 
 @dataclass
 class Person:
@@ -185,7 +176,7 @@ def read_posetrack(path: str | os.PathLike) -> list[Frame]:
         if isinstance(data, dict) and "images" in data:
             return frames_from_pt18(data, p)
     except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
-        raise InputError(f"{p}: not a readable PoseTrack file ({type(exc).__name__}: {exc})") from None
+        raise InputError(f"{p}: not a readable PoseTrack file ({one_line(exc)})") from None
     raise InputError(f"{p}: neither PoseTrack 2017 ('annolist') nor 2018 ('images') format")
 
 

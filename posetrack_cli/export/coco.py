@@ -8,15 +8,13 @@ all 17 keypoints and OKS ignores their scores.
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Iterable
 
 from posetrack_cli.config import OutputConfig
 from posetrack_cli.errors import OutputError
-from posetrack_cli.export.atomic import atomic_write
-from posetrack_cli.records import COCO17, FrameResult, Poses, coco17_part
-from posetrack_cli.video import VideoInfo
+from posetrack_cli.io.files import write_json
+from posetrack_cli.records import COCO17, FrameResult, Poses, VideoInfo, coco17_part
 
 
 def coco_results(frames: Iterable[FrameResult], config: OutputConfig, image_ids: list[int] | None = None
@@ -51,8 +49,7 @@ def pose_entries(poses: Poses, image_id: int, box_threshold: float = 0.0) -> lis
 
 def write_results_list(path: str | os.PathLike, results: list[dict]) -> None:
     """Write a COCO results list atomically (a temporary name, then renamed)."""
-    with atomic_write(path) as fh:
-        json.dump(results, fh, separators=(",", ":"))
+    write_json(path, results)
 
 
 def write_coco_results(path: str | os.PathLike, frames: Iterable[FrameResult], info: VideoInfo,

@@ -18,9 +18,9 @@ from typing import IO, Iterator
 import numpy as np
 
 from posetrack_cli.errors import InputError, OutputError
-from posetrack_cli.export.atomic import atomic_write
+from posetrack_cli.export.prune import count_track_lengths, short_tracks
+from posetrack_cli.io.files import atomic_write
 from posetrack_cli.records import SKELETONS, FrameResult, Poses, Tracks
-from posetrack_cli.track.prune import count_track_lengths, short_tracks
 
 SCHEMA = "posetrack.tracks/1"
 

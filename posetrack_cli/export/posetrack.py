@@ -19,7 +19,6 @@ past ``--max-frames`` and where an image was skipped), named as in the PoseTrack
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -30,17 +29,11 @@ from typing import Iterable
 import numpy as np
 
 from posetrack_cli.config import OutputConfig
-from posetrack_cli.evaluate.posetrack_io import MAX_TRACK_ID, PT18_COCO_ORDER, PT18_JOINT_NAMES
-from posetrack_cli.export.atomic import atomic_write
-from posetrack_cli.records import COCO17, COCO17_HEAD, MPII16, POSETRACK15, FrameResult, Poses
-from posetrack_cli.video import VideoInfo
+from posetrack_cli.io.files import write_json
+from posetrack_cli.records import (COCO17, COCO17_HEAD, MAX_TRACK_ID, MPII16, POSETRACK15, PT18_COCO_ORDER, PT18_SLOTS,
+                                   FrameResult, Poses, VideoInfo)
 
 log = logging.getLogger(__name__)
-
-# Thresholds of the Simple Baselines / MDPN export (POSETRACK_EVAL.md: "Simple Baselines dropped boxes < 0.5 and
-# joints < 0.4 before tracking/export"; MDPN Table 2: without the keypoint threshold MOTA falls from 52.6 to 28.3).
-PAPER_BOX_THRESHOLD = 0.5
-PAPER_KEYPOINT_THRESHOLD = 0.4
 
 # Source joint of each PT17 joint id (-1: synthesised or absent).
 COCO17_TO_PT15 = (16, 14, 12, 11, 13, 15, 10, 8, 6, 5, 7, 9, -1, 0, -1)
@@ -49,7 +42,6 @@ MPII16_TO_PT15 = (0, 1, 2, 3, 4, 5, 10, 11, 12, 13, 14, 15, 8, -1, 9)  # upper_n
 # which sit about half a head below the crown; the shoulder midpoint sits about 0.95 head heights below them
 # (8-head body canon: eyes/ears at 0.5, shoulder line at ~1.45 heads from the crown), so 0.5 / 0.95 ~= 0.55.
 HEAD_TOP_EXTENT = 0.55
-PT18_SLOT = tuple(PT18_COCO_ORDER.index(name) for name in PT18_JOINT_NAMES)  # PT17 joint id -> PT18 slot
 PT18_SKELETON = ((16, 14), (14, 12), (17, 15), (15, 13), (12, 13), (6, 12), (7, 13), (6, 7), (6, 8), (7, 9),
                  (8, 10), (9, 11), (2, 3), (1, 2), (1, 3), (2, 4), (3, 5), (4, 6), (5, 7))  # convert.py to_new
 _SEQ_DIR = re.compile(r"^(\d+)_(mpii|bonn|mpiinew)_\w+$")
@@ -205,18 +197,13 @@ def _pt18_annotation(person: dict, image: int, ann_id: int) -> dict:
     keypoints, scores = [0.0] * 51, [0.0] * 17  # ears and dropped joints stay 0, 0, 0 (= not predicted)
     for j, (x, y, s) in enumerate(person["joints"]):
         if person["keep"][j]:
-            slot = PT18_SLOT[j]
+            slot = PT18_SLOTS[j]
             keypoints[3 * slot:3 * slot + 3] = [_r(x), _r(y), 1]
             scores[slot] = _r(s, 4)
     x1, y1, x2, y2 = person["box_xyxy"]
     return {"id": ann_id, "image_id": image, "track_id": person["track_id"], "category_id": 1,
             "keypoints": keypoints, "scores": scores, "bbox": [_r(x1), _r(y1), _r(x2 - x1), _r(y2 - y1)],
             "score": _r(person["score"], 4)}
-
-
-def _dump(path: str | os.PathLike, obj: dict) -> None:
-    with atomic_write(path) as fh:
-        json.dump(obj, fh, separators=(",", ":"))
 
 
 def write_posetrack18(path: str | os.PathLike, frames: Iterable[FrameResult], info: VideoInfo,
@@ -237,7 +224,7 @@ def write_posetrack18(path: str | os.PathLike, frames: Iterable[FrameResult], in
                 annotations.append(_pt18_annotation(person, iid, len(annotations) + 1))
     categories = [{"supercategory": "person", "id": 1, "name": "person", "keypoints": list(PT18_COCO_ORDER),
                    "skeleton": [list(pair) for pair in PT18_SKELETON]}]
-    _dump(path, {"images": images, "annotations": annotations, "categories": categories})
+    write_json(path, {"images": images, "annotations": annotations, "categories": categories})
 
 
 def write_posetrack17(path: str | os.PathLike, frames: Iterable[FrameResult], info: VideoInfo,
@@ -249,4 +236,4 @@ def write_posetrack17(path: str | os.PathLike, frames: Iterable[FrameResult], in
         people = exported_people(by_index[k], config, ids) if k in by_index else []
         annolist.append({"image": [{"name": name}], "imgnum": [k + 1],
                          "annorect": [_pt17_person(p) for p in people]})
-    _dump(path, {"annolist": annolist})
+    write_json(path, {"annolist": annolist})

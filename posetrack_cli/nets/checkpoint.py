@@ -25,7 +25,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from posetrack_cli.errors import WeightsError
+from posetrack_cli.errors import WeightsError, one_line
+from posetrack_cli.io.files import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ def read_checkpoint(path: str | os.PathLike) -> Mapping:
                            f"download it again or check the path") from None
     except Exception as exc:  # noqa: BLE001 - the legacy unpickler raises anything (IndexError, KeyError, ...)
         # on random bytes; every such failure means the same thing to the user: not a readable checkpoint.
-        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        reason = one_line(exc, with_type=False)[:160]
         raise WeightsError(f"{path}: truncated or not a PyTorch checkpoint ({reason}); "
                            f"download it again or check the path") from None
     if not isinstance(obj, Mapping):
@@ -194,8 +195,6 @@ def load_checkpoint(model: nn.Module, path_or_state: str | os.PathLike | Mapping
 
 def save_checkpoint(model: nn.Module, path: str | os.PathLike, meta: Mapping | None = None) -> Path:
     """Write ``{"state_dict": model.state_dict(), "meta": meta}`` (the ``mmpose1`` layout) atomically."""
-    from posetrack_cli.export.atomic import atomic_write
-
     path = Path(path)
     with atomic_write(path, "wb") as handle:
         torch.save({"state_dict": model.state_dict(), "meta": dict(meta or {})}, handle)

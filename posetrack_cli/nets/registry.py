@@ -7,20 +7,10 @@ from typing import Any
 
 from torch import nn
 
+from posetrack_cli.nets.mdpn import MDPN
+from posetrack_cli.nets.mspn import MSPN
 
-def _mspn(**kwargs: Any) -> nn.Module:
-    from posetrack_cli.nets.mspn import MSPN
-
-    return MSPN(**kwargs)
-
-
-def _mdpn(**kwargs: Any) -> nn.Module:
-    from posetrack_cli.nets.mdpn import MDPN
-
-    return MDPN(**kwargs)
-
-
-NETWORKS = {"mspn": _mspn, "mdpn": _mdpn}
+NETWORKS: dict[str, type[nn.Module]] = {"mspn": MSPN, "mdpn": MDPN}
 
 
 def build_network(name: str, args: Mapping[str, Any] | None = None) -> nn.Module:

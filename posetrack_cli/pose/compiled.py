@@ -88,17 +88,14 @@ class CompiledPredict:
     (B, 3, h, w) -> heatmaps (B, C, h/4, w/4) for any B (above ``max_batch`` in chunks of it)."""
 
     def __init__(self, net: nn.Module, max_batch: int, *,
-                 memory_format: torch.memory_format = torch.channels_last, dynamic: bool = False) -> None:
+                 memory_format: torch.memory_format = torch.channels_last) -> None:
         """``net`` in eval mode on its device (its weights must not change afterwards: they are frozen into the
-        graphs). ``memory_format``: the layout of the graphs' input (inputs in another are converted).
-        ``dynamic``: one graph with a symbolic batch instead of padded buckets (measured slower, see the
-        module docstring; kept for that measurement)."""
+        graphs). ``memory_format``: the layout of the graphs' input (inputs in another are converted)."""
         self.net = net
         self.memory_format = memory_format
-        self.dynamic = dynamic
         self.buckets = batch_buckets(max_batch)
         self._function = _private_copy(_forward)  # Dynamo's cache of this wrapper's graphs lives on its code
-        self._compiled = torch.compile(self._function, dynamic=dynamic)
+        self._compiled = torch.compile(self._function, dynamic=False)
         # Dynamo keeps the graphs of a code object (and the weights frozen into them) until told otherwise
         weakref.finalize(self, reset_code, self._function.__code__).atexit = False
         self._seen: set[tuple] = set()
@@ -108,7 +105,7 @@ class CompiledPredict:
         if len(x) > largest:
             return torch.cat([self(part) for part in x.split(largest)])
         n = len(x)
-        size = n if self.dynamic else next(b for b in self.buckets if b >= n)
+        size = next(b for b in self.buckets if b >= n)
         key = (size, x.dtype, torch.is_autocast_enabled(x.device.type))  # what a new graph is compiled for
         start = time.perf_counter()
         with torch.inference_mode(), inductor_config.patch(freezing=True), \
@@ -116,8 +113,7 @@ class CompiledPredict:
             y = self._compiled(self.net, self._input(x, size))
         if key not in self._seen:
             self._seen.add(key)
-            log.info("torch.compile: pose network batch %d in %.1f s%s", size, time.perf_counter() - start,
-                     " (dynamic: first call at this size, compiled or not)" if self.dynamic else "")
+            log.info("torch.compile: pose network batch %d in %.1f s", size, time.perf_counter() - start)
         return y[:n]
 
     def _input(self, x: torch.Tensor, size: int) -> torch.Tensor:

@@ -37,7 +37,8 @@ import torch
 from torch import nn
 
 from posetrack_cli.config import PoseConfig
-from posetrack_cli.errors import PosetrackError
+from posetrack_cli.errors import PosetrackError, one_line
+from posetrack_cli.zoo import cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -127,8 +128,6 @@ def cached_export(net: nn.Module, input_size: tuple[int, int], scratch: Path) ->
     """The float32 ONNX graph of ``net``: from the cache (``zoo.cache_dir()/onnx``) when the same network was
     exported before, else exported (~12 s for 2xMSPN-50) and stored there atomically. A cache that cannot be written
     (read-only home) only costs the export: the graph is then written to ``scratch``."""
-    from posetrack_cli.zoo import cache_dir
-
     w, h = input_size
     path = cache_dir() / "onnx" / f"{type(net).__name__}-{w}x{h}-{network_key(net, input_size)[:20]}.onnx"
     if path.is_file():
@@ -214,8 +213,8 @@ def quantize_int8(fp32_path: str | Path, int8_path: str | Path, calibration: np.
         quant_pre_process(str(fp32_path), str(prepared))  # shape inference + graph clean-up, as ORT recommends
     except Exception as exc:  # noqa: BLE001 - optional step: ORT 1.30's symbolic shape inference asserts on
         # convolutions of graphs from torch 2.11's exporter (seen on a GPU machine, 2026-11-22); quantise as exported
-        log.warning("ONNX Runtime's quantisation pre-processing failed (%s: %s); quantising the graph as exported",
-                    type(exc).__name__, str(exc).strip().splitlines()[0] if str(exc).strip() else "no message")
+        log.warning("ONNX Runtime's quantisation pre-processing failed (%s); quantising the graph as exported",
+                    one_line(exc))
         prepared = fp32_path
     methods = {"percentile": CalibrationMethod.Percentile, "minmax": CalibrationMethod.MinMax}
     chatter = io.StringIO()  # the calibrators print their progress

@@ -17,8 +17,7 @@ MDPN networks also predict the PoseTrack head joints (``head_top``, ``neck``) th
 ``COCO17_HEAD`` skeleton (COCO-17, then head_top and neck), so OKS-NMS, tracking, the native JSON and the PoseTrack
 exports carry them (the COCO export writes the COCO-17 part). A network with joints beyond any known skeleton keeps
 the card's skeleton in its ``Poses``; ``estimate_with_extras`` also returns, per frame, an (N, E, 3) array of those
-joints (``TopDownEstimator.extra_keypoints``; E = 0 for MSPN and MDPN), rows matching the poses, and
-``posetrack15_keypoints`` assembles PoseTrack-15 keypoints from both by name.
+joints (``TopDownEstimator.extra_keypoints``; E = 0 for MSPN and MDPN), rows matching the poses.
 """
 
 from __future__ import annotations
@@ -32,13 +31,19 @@ from torch import nn
 
 from posetrack_cli.config import POSE_RUNTIMES as RUNTIMES
 from posetrack_cli.config import PoseConfig
-from posetrack_cli.errors import PosetrackError
+from posetrack_cli.errors import PosetrackError, one_line
+from posetrack_cli.nets import precision
+from posetrack_cli.nets.checkpoint import load_checkpoint
 from posetrack_cli.nets.precision import autocast
+from posetrack_cli.nets.registry import build_network
 from posetrack_cli.nets.resnet import fold_batchnorm
+from posetrack_cli.pose import onnx_runtime
 from posetrack_cli.pose.base import rescore
+from posetrack_cli.pose.compiled import CompiledPredict
 from posetrack_cli.pose.crops import box_to_center_size, crop_images, crop_warps, invert_warps
 from posetrack_cli.pose.decode import decode_to_frame, flip_back
-from posetrack_cli.records import POSETRACK15, SKELETONS, Detections, Poses, Skeleton
+from posetrack_cli.pose.onnx_runtime import OnnxHeatmapNet
+from posetrack_cli.records import SKELETONS, Detections, Poses, Skeleton
 from posetrack_cli.zoo import ModelCard, load_card, resolve_weights
 
 log = logging.getLogger(__name__)
@@ -51,12 +56,9 @@ def auto_runtime(device: torch.device, cpu_bf16: bool) -> str:
     the float32 matmul at the pipeline's forward batch against 0.59-0.76 for eager PyTorch, and its keypoints equal
     PyTorch's (benchmarks/bench_agreement.py: mean OKS 1.000); exporting 2xMSPN-50 takes ~12 s the first time, then
     the graph comes from the cache (``onnx_runtime.cached_export``)."""
-    from posetrack_cli.nets.precision import cpu_has_native_bf16
-    from posetrack_cli.pose.onnx_runtime import onnx_available
-
-    if torch.device(device).type != "cpu" or (cpu_bf16 and cpu_has_native_bf16()):
+    if torch.device(device).type != "cpu" or (cpu_bf16 and precision.cpu_has_native_bf16()):
         return "torch"
-    return "onnx" if onnx_available() else "torch"
+    return "onnx" if onnx_runtime.onnx_available() else "torch"
 
 
 def fp16_weights(device: torch.device | str, amp: bool, cuda_half: bool = True) -> bool:
@@ -136,8 +138,6 @@ class TopDownEstimator:
 
     def _runtime_predict(self, runtime: str) -> Callable[[torch.Tensor], torch.Tensor]:
         """The network's ``predict`` on the chosen runtime: (B, 3, h, w) -> heatmaps (B, C, h/4, w/4)."""
-        from posetrack_cli.pose.onnx_runtime import OnnxHeatmapNet
-
         if runtime not in RUNTIMES:
             raise PosetrackError(f"unknown pose runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
         if runtime == "auto":
@@ -145,7 +145,6 @@ class TopDownEstimator:
         if runtime == "torch":
             return self.net.predict
         if runtime == "compile":
-            from posetrack_cli.pose.compiled import CompiledPredict
 
             chunk = self._chunk_size()  # the largest forward: one chunk of crops, doubled by the flip test
             return CompiledPredict(self.net, 2 * chunk if self.config.flip_test else chunk,
@@ -168,7 +167,7 @@ class TopDownEstimator:
         try:
             return self._runtime_predict("onnx")
         except Exception as exc:  # noqa: BLE001 - an operator the exporter cannot handle: still run, on PyTorch
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            reason = one_line(exc, with_type=False)
             log.warning("%s does not export to ONNX (%s); running it on PyTorch (--pose-runtime torch)", self.name,
                         reason)
             self.runtime, self.memory_format = "torch", memory_format
@@ -181,9 +180,6 @@ class TopDownEstimator:
         """Build the card's network and load its weights (``weights``, else ``config.weights``, else the weights
         folder or the cache); ``WeightsError`` when they are missing or do not fit. ``runtime`` and
         ``cpu_bf16`` as in the constructor."""
-        from posetrack_cli.nets.checkpoint import load_checkpoint
-        from posetrack_cli.nets.registry import build_network
-
         card = load_card(name)
         path = resolve_weights(card, weights if weights is not None else config.weights)
         net = build_network(card.network, card.network_args)
@@ -259,15 +255,3 @@ class TopDownEstimator:
             return y
         plain, mirrored = y.chunk(2)
         return (plain + flip_back(mirrored, self._flip_perm)) * 0.5
-
-
-def posetrack15_keypoints(keypoints: np.ndarray, extras: np.ndarray, extra_names: Sequence[str],
-                          skeleton: Skeleton) -> np.ndarray:
-    """COCO-style keypoints (N, K, 3) of ``skeleton`` plus extra joints (N, E, 3) -> PoseTrack-15 (N, 15, 3),
-    by name (PoseTrack ``neck`` / ``head_top`` from the extras). A missing joint raises ``ValueError``."""
-    names = list(skeleton.keypoints) + list(extra_names)
-    missing = [n for n in POSETRACK15.keypoints if n not in names]
-    if missing:
-        raise ValueError(f"cannot build PoseTrack-15 keypoints: {missing} not predicted")
-    both = np.concatenate([keypoints, extras], 1)
-    return both[:, [names.index(n) for n in POSETRACK15.keypoints]]

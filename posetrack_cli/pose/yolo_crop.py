@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from posetrack_cli.config import PoseConfig
-from posetrack_cli.detect.yolo import load_yolo, predict
+from posetrack_cli.nets.yolo import load_yolo, predict
 from posetrack_cli.pose.base import rescore
 from posetrack_cli.pose.crops import box_to_center_size, crop_images, crop_warps, invert_warps, transform_points
 from posetrack_cli.records import COCO17, Detections, Poses
@@ -32,7 +32,7 @@ class YoloCropEstimator:
     skeleton = COCO17
 
     def __init__(self, weights: Path, config: PoseConfig, device: str = "cpu", *, bf16: bool = False) -> None:
-        """``bf16``: bf16 autocast on CPUs with native bf16 (see ``detect.yolo.YoloDetector``)."""
+        """``bf16``: bf16 autocast on CPUs with native bf16 (see ``nets.yolo.predict``)."""
         self.model = load_yolo(weights, device)
         self.config = config
         self.device = device

@@ -7,9 +7,12 @@ up to L frames ago arrive in the current frame through the accumulated motion (M
 
 from __future__ import annotations
 
-from typing import Protocol
+import functools
+from typing import Callable, Protocol
 
 import numpy as np
+
+from posetrack_cli.track.flow import FLOW_METHODS, FlowPropagator
 
 
 class Propagator(Protocol):
@@ -35,12 +38,15 @@ class StillPropagator:
         return np.asarray(points_xy, np.float64)
 
 
-def make_propagator(method: str, scale: float) -> Propagator:
-    """``"none"`` or an optical-flow method of ``track.flow`` (``"dis"``, ``"farneback"``) at ``scale``."""
-    if method == "none":
-        return StillPropagator()
-    from posetrack_cli.track.flow import FLOW_METHODS, FlowPropagator
+# name -> factory(scale): the motion models ``TrackConfig.flow`` chooses from ("none" keeps poses where they were).
+PROPAGATORS: dict[str, Callable[[float], Propagator]] = {
+    "none": lambda scale: StillPropagator(),
+    **{method: functools.partial(FlowPropagator, method) for method in FLOW_METHODS},
+}
 
-    if method not in FLOW_METHODS:
-        raise ValueError(f"unknown flow method {method!r}; choose one of none, {', '.join(FLOW_METHODS)}")
-    return FlowPropagator(method, scale)
+
+def make_propagator(method: str, scale: float) -> Propagator:
+    """The ``PROPAGATORS`` entry ``method`` at frame ``scale``."""
+    if method not in PROPAGATORS:
+        raise ValueError(f"unknown flow method {method!r}; choose one of {', '.join(PROPAGATORS)}")
+    return PROPAGATORS[method](scale)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from posetrack_cli.config import TrackConfig
-from posetrack_cli.pose.oks import box_areas, oks_matrix
+from posetrack_cli.geometry import box_areas, oks_matrix
 from posetrack_cli.records import Detections, Poses, Tracks
 from posetrack_cli.track.assignment import MATCHERS
 from posetrack_cli.track.boxprop import propagated_boxes

@@ -15,22 +15,20 @@ annotated. Training masks use ``visibility > 0`` (see losses.py).
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from posetrack_cli.errors import InputError
-from posetrack_cli.records import COCO17, MPII16, POSETRACK15, Skeleton
+from posetrack_cli.errors import InputError, one_line
+from posetrack_cli.io.files import read_json
+from posetrack_cli.records import COCO17, MPII16, POSETRACK15, PT18_SLOTS, Skeleton
 
 log = logging.getLogger(__name__)
 
 MPII_PIXEL_STD = 200.0  # MPII "scale" unit: person height / 200 px (MPII annotation; HRNet/MMPose pixel_std)
 MPII_CENTER_SHIFT = 15.0  # HRNet/MMPose move the MPII centre 15 x scale px down "to avoid cropping limbs"
-# PoseTrack 2018 slot of each PoseTrack-15 joint (POSETRACK_EVAL.md: slots 1/2 = head_bottom/head_top, ears empty).
-PT18_SLOTS = (16, 14, 12, 11, 13, 15, 10, 8, 6, 5, 7, 9, 1, 0, 2)
 
 
 @dataclass(frozen=True)
@@ -77,15 +75,6 @@ def _person_set(skeleton: Skeleton, paths: list[str], rows: list[tuple]) -> Pers
     )
 
 
-def _load_json(path: Path):
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read annotation file ({exc.strerror or exc})") from None
-    except ValueError as exc:
-        raise InputError(f"{path}: not valid JSON ({exc})") from None
-
-
 def skeleton_from_coco_category(category: dict) -> Skeleton:
     """COCO17 for the standard person category; otherwise a skeleton built from the category's own keypoint names
     (left/right pairs by name, COCO sigmas by name else 0.05, links from the 1-based ``skeleton`` field)."""
@@ -106,7 +95,7 @@ def skeleton_from_coco_category(category: dict) -> Skeleton:
 
 def read_coco(annotations: str | Path, images: str | Path) -> PersonSet:
     """COCO person keypoints JSON -> PersonSet (crowds and people without annotated keypoints skipped)."""
-    doc = _load_json(Path(annotations))
+    doc = read_json(annotations, "annotation file")
     try:
         cats = [c for c in doc["categories"] if c.get("keypoints")]
         skeleton = skeleton_from_coco_category(cats[0])
@@ -126,7 +115,7 @@ def read_coco(annotations: str | Path, images: str | Path) -> PersonSet:
                 rows.append((order[im["id"]], im["id"], ann.get("id", len(rows)), box, kps, None))
         paths = [str(Path(images) / im["file_name"]) for im in imgs.values()]
     except (KeyError, IndexError, TypeError, ValueError) as exc:
-        raise InputError(f"{annotations}: not a COCO person-keypoints file ({type(exc).__name__}: {exc})") from None
+        raise InputError(f"{annotations}: not a COCO person-keypoints file ({one_line(exc)})") from None
     log.info("%s: %d people in %d images (COCO)", annotations, len(rows), len(paths))
     return _person_set(skeleton, paths, rows)
 
@@ -145,7 +134,7 @@ def _clean_coco_box(bbox, width, height):
 
 def read_mpii(annotations: str | Path, images: str | Path) -> PersonSet:
     """MPII JSON (HRNet/MMPose layout) -> PersonSet in 0-based frame pixels, square boxes of 200 x scale px."""
-    doc = _load_json(Path(annotations))
+    doc = read_json(annotations, "annotation file")
     paths: list[str] = []
     index: dict[str, int] = {}
     rows = []
@@ -171,7 +160,7 @@ def read_mpii(annotations: str | Path, images: str | Path) -> PersonSet:
             rows.append((index[name], index[name], position, box, np.column_stack([joints, vis]),
                          ann.get("headbox")))
     except (KeyError, TypeError, ValueError) as exc:
-        raise InputError(f"{annotations}: not an MPII JSON annotation list ({type(exc).__name__}: {exc})") from None
+        raise InputError(f"{annotations}: not an MPII JSON annotation list ({one_line(exc)})") from None
     log.info("%s: %d people in %d images (MPII)", annotations, len(rows), len(paths))
     return _person_set(MPII16, paths, rows)
 
@@ -185,7 +174,7 @@ def read_posetrack18(annotations: str | Path, images: str | Path) -> PersonSet:
     paths: list[str] = []
     rows = []
     for file in files:
-        doc = _load_json(file)
+        doc = read_json(file, "annotation file")
         try:
             labelled = {im["id"]: im for im in doc["images"] if im.get("is_labeled", True)}
             order = {}
@@ -203,7 +192,7 @@ def read_posetrack18(annotations: str | Path, images: str | Path) -> PersonSet:
                 head = None if not head else [head[0], head[1], head[0] + head[2], head[1] + head[3]]
                 rows.append((order[ann["image_id"]], ann["image_id"], ann.get("id", len(rows)), box, kps, head))
         except (KeyError, TypeError, ValueError, IndexError) as exc:
-            raise InputError(f"{file}: not a PoseTrack 2018 annotation file ({type(exc).__name__}: {exc})") from None
+            raise InputError(f"{file}: not a PoseTrack 2018 annotation file ({one_line(exc)})") from None
     log.info("%s: %d people in %d labelled frames (PoseTrack 2018)", source, len(rows), len(paths))
     return _person_set(POSETRACK15, paths, rows)
 

@@ -1,6 +1,6 @@
 """Multi-GPU training through ``torchrun`` (DistributedDataParallel): one process per GPU, rank 0 writes.
 
-``torchrun --nproc_per_node=8 -m posetrack_cli.cli train CONFIG.yaml`` sets WORLD_SIZE/RANK/LOCAL_RANK; without
+``torchrun --nproc_per_node=8 -m posetrack_cli.cli.app train CONFIG.yaml`` sets WORLD_SIZE/RANK/LOCAL_RANK; without
 them training runs in one process on the device the config (or ``--device``) names.
 """
 

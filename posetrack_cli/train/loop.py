@@ -19,7 +19,9 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from posetrack_cli.errors import InputError, PosetrackError
-from posetrack_cli.export.atomic import atomic_write
+from posetrack_cli.io.files import atomic_write
+from posetrack_cli.nets.checkpoint import load_checkpoint
+from posetrack_cli.nets.mdpn import DEFAULT_DOMAINS
 from posetrack_cli.train import distributed as ddp
 from posetrack_cli.train.config import TrainConfig, config_to_dict
 from posetrack_cli.train.datasets import PersonSet, read_dataset
@@ -27,8 +29,8 @@ from posetrack_cli.train.losses import mdpn_loss, mspn_loss
 from posetrack_cli.train.model import build_model, initialise, supervision_plan, unwrap
 from posetrack_cli.train.samples import MixedSampler, TrainSamples, worker_init
 from posetrack_cli.train.schedule import apply_freeze, lr_at, ohkm_active, set_train_mode
-from posetrack_cli.train.state import (MetricsLog, load_training_checkpoint, save_training_checkpoint,
-                                       set_rng_state, write_loss_plot)
+from posetrack_cli.train.state import (MetricsLog, load_training_checkpoint, save_training_checkpoint, set_rng_state,
+                                       write_loss_plot)
 from posetrack_cli.train.targets import TargetBuilder
 from posetrack_cli.train.validate import evaluate
 
@@ -86,7 +88,6 @@ def _train(config: TrainConfig, info: ddp.DistInfo, dev: torch.device, resume: b
     if resume:
         if not last_path.is_file():
             raise InputError(f"--resume: {last_path} does not exist; start without --resume")
-        from posetrack_cli.nets.checkpoint import load_checkpoint
 
         ckpt = load_training_checkpoint(last_path)
         init_note = str(load_checkpoint(model, ckpt).get("init", "resumed"))
@@ -140,7 +141,6 @@ def _keypoints_per_domain(config: TrainConfig, sets: dict[str, PersonSet]) -> di
         domain = "main" if config.model.kind == "mspn" else config.domain_of(name)
         counts.setdefault(domain, set()).add(people.skeleton.num_keypoints)
     if config.model.kind == "mdpn":
-        from posetrack_cli.nets.mdpn import DEFAULT_DOMAINS
 
         for domain in config.model.domains:
             counts.setdefault(domain, {DEFAULT_DOMAINS[domain]} if domain in DEFAULT_DOMAINS else set())

@@ -17,6 +17,9 @@ import torch
 from torch import nn
 
 from posetrack_cli.errors import WeightsError
+from posetrack_cli.nets.checkpoint import load_checkpoint, read_checkpoint, unwrap_state_dict
+from posetrack_cli.nets.mdpn import MDPN
+from posetrack_cli.nets.mspn import MSPN
 from posetrack_cli.train.config import LossConfig, ModelConfig
 from posetrack_cli.train.losses import Supervision, mspn_plan, single_map_plan
 from posetrack_cli.train.targets import TargetBuilder
@@ -35,12 +38,10 @@ def unwrap(model: nn.Module) -> nn.Module:
 def build_model(cfg: ModelConfig, keypoints: dict[str, int]) -> nn.Module:
     """``keypoints``: domain -> keypoint count (MSPN: exactly one entry)."""
     if cfg.kind == "mspn":
-        from posetrack_cli.nets.mspn import MSPN
 
         if len(set(keypoints.values())) != 1:
             raise WeightsError(f"an MSPN has one keypoint set; the datasets give {keypoints}")
         return MSPN(num_stages=cfg.num_stages, num_keypoints=next(iter(keypoints.values())))
-    from posetrack_cli.nets.mdpn import MDPN
 
     return MDPN(backbone=cfg.backbone, domains={d: keypoints[d] for d in cfg.domains},
                 intermediate_skip=cfg.intermediate_skip, num_stages=cfg.num_stages)
@@ -124,7 +125,6 @@ def init_from_imagenet(model: nn.Module, state: dict[str, torch.Tensor], source:
 def initialise(model: nn.Module, cfg: ModelConfig) -> str:
     """Pretrained checkpoint (strict), else ImageNet ResNet, else random with a warning. Returns what was used."""
     if cfg.pretrained:
-        from posetrack_cli.nets.checkpoint import load_checkpoint
 
         load_checkpoint(unwrap(model), cfg.pretrained)
         return f"pretrained {cfg.pretrained}"
@@ -133,7 +133,6 @@ def initialise(model: nn.Module, cfg: ModelConfig) -> str:
         log.warning("no ImageNet ResNet weights (set model.init_weights to a torchvision resnet .pth): the "
                     "backbone starts from random weights, which trains far slower and ends lower")
         return "random"
-    from posetrack_cli.nets.checkpoint import read_checkpoint, unwrap_state_dict
 
     count = init_from_imagenet(model, unwrap_state_dict(read_checkpoint(path), str(path)), str(path))
     log.info("ImageNet initialisation from %s (%d tensors)", path, count)

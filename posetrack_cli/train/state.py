@@ -17,7 +17,8 @@ import cv2
 import numpy as np
 import torch
 
-from posetrack_cli.export.atomic import atomic_write
+from posetrack_cli.io.files import atomic_write
+from posetrack_cli.nets.checkpoint import read_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +65,6 @@ def save_training_checkpoint(path: str | Path, model: torch.nn.Module, meta: dic
 
 def load_training_checkpoint(path: str | Path) -> dict:
     """A checkpoint written by ``save_training_checkpoint`` (weights_only read, one-line errors)."""
-    from posetrack_cli.nets.checkpoint import read_checkpoint
-
     return dict(read_checkpoint(path))
 
 

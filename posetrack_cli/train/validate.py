@@ -21,10 +21,13 @@ import torch
 from torch.utils.data import DataLoader
 
 from posetrack_cli.errors import InputError
+from posetrack_cli.evaluate.coco import evaluate_coco_keypoints
+from posetrack_cli.evaluate.pckh import pckh
+from posetrack_cli.evaluate.posetrack import evaluate_posetrack
 from posetrack_cli.pose.crops import invert_warps
 from posetrack_cli.pose.decode import decode_to_frame
-from posetrack_cli.records import COCO17
-from posetrack_cli.train.datasets import PT18_SLOTS, PersonSet
+from posetrack_cli.records import COCO17, PT18_SLOTS
+from posetrack_cli.train.datasets import PersonSet
 from posetrack_cli.train.model import final_heatmaps
 from posetrack_cli.train.samples import MixedSampler, TrainSamples, worker_init
 
@@ -68,7 +71,6 @@ def coco_ap(people: PersonSet, preds: np.ndarray, annotations: str) -> dict:
     if not results:
         return {"AP": 0.0}
     if people.skeleton is COCO17:
-        from posetrack_cli.evaluate.coco import evaluate_coco_keypoints
 
         with tempfile.TemporaryDirectory(prefix="posetrack-val-") as tmp:
             path = Path(tmp, "results.json")
@@ -97,8 +99,6 @@ def _coco_ap_custom(doc: dict, results: list[dict], image_ids: list[int], sigmas
 
 def mpii_pckh(people: PersonSet, preds: np.ndarray) -> dict:
     """PCKh@0.5 over annotated joints; needs the head boxes (``headbox`` in the MPII JSON)."""
-    from posetrack_cli.evaluate.pckh import pckh
-
     if np.isnan(people.head_boxes_xyxy).any():
         raise InputError("PCKh needs a 'headbox' [x1, y1, x2, y2] for every MPII validation person "
                          "(from mpii_gt_val.mat); add it to the JSON or validate on COCO/PoseTrack")
@@ -109,8 +109,6 @@ def mpii_pckh(people: PersonSet, preds: np.ndarray) -> dict:
 def posetrack_map(people: PersonSet, preds: np.ndarray, annotations: str) -> dict:
     """PoseTrack mAP (evaluate/posetrack.py): one prediction file per sequence, the GT file with its people's
     keypoints replaced by the predictions (same track ids: only the AP part is meaningful)."""
-    from posetrack_cli.evaluate.posetrack import evaluate_posetrack
-
     source = Path(annotations)
     files = sorted(source.glob("*.json")) if source.is_dir() else [source]
     by_ann = {int(a): i for i, a in enumerate(people.ann_ids)}

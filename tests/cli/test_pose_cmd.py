@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
 from conftest import EXAMPLE_CLIP, write_video
+
 from posetrack_cli.cli import main
 from posetrack_cli.records import COCO17
 
@@ -238,7 +238,8 @@ def test_run_folder_limit_takes_the_first_videos(tmp_path, empty_scene_video):
 
 
 def test_pose_and_run_take_the_same_model_options(tmp_path, monkeypatch):
-    from posetrack_cli import batch, pipeline
+    from posetrack_cli.cli import pose as pose_command
+    from posetrack_cli.cli import run as run_command
     from posetrack_cli.config import DetectConfig, PipelineConfig, PoseConfig
     from posetrack_cli.errors import InputError
 
@@ -255,8 +256,8 @@ def test_pose_and_run_take_the_same_model_options(tmp_path, monkeypatch):
             raise InputError("stopped by the test")
         return stop
 
-    monkeypatch.setattr(pipeline, "build_stages", stopper("pose"))
-    monkeypatch.setattr(batch, "run_single", stopper("run"))
+    monkeypatch.setattr(pose_command, "build_stages", stopper("pose"))
+    monkeypatch.setattr(run_command, "run_single", stopper("run"))
     folder, _, _ = _still_images(tmp_path, 1)
     video = tmp_path / "v.avi"
     video.write_bytes(b"")

@@ -10,11 +10,11 @@ from pathlib import Path
 import cv2
 import pytest
 from click.testing import CliRunner
-
 from conftest import write_video
-from posetrack_cli.cli import main
-from posetrack_cli.video import probe
 from videogen import clip_frames, pattern_frames
+
+from posetrack_cli.cli import main
+from posetrack_cli.io.sources import probe
 
 FAST = ("--detectors", "ssdlite", "--pose", "yolo-crop", "-q")
 

@@ -10,7 +10,7 @@ import pytest
 
 from posetrack_cli.detect.supplied import ImageIds, image_id_of, load_boxes, load_image_ids
 from posetrack_cli.errors import InputError
-from posetrack_cli.video import Frame, VideoInfo
+from posetrack_cli.records import Frame, VideoInfo
 
 IMAGE = np.zeros((4, 4, 3), np.uint8)
 

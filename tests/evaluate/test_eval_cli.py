@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 from posetrack_cases import frames, pred_rect, two_people_gt, write_case
 
-from posetrack_cli.cli_eval import eval_cmd
+from posetrack_cli.cli.eval import eval_cmd
 from posetrack_cli.errors import InputError
 
 

@@ -162,7 +162,7 @@ def test_ignore_region_removes_points(tmp_path):
 
 def test_posetrack18_reads_the_same(tmp_path):
     # The false-positive case (FP above the TPs, AP 6/7, MOTA 75) written in PT18 form gives the same numbers.
-    from posetrack_cli.evaluate.posetrack_io import PT18_COCO_ORDER, PT18_JOINT_NAMES
+    from posetrack_cli.records import PT18_COCO_ORDER, PT18_JOINT_NAMES
 
     slot = [PT18_COCO_ORDER.index(n) for n in PT18_JOINT_NAMES]
 

@@ -11,8 +11,8 @@ from posetrack_cli.config import OutputConfig
 from posetrack_cli.errors import OutputError
 from posetrack_cli.evaluate.coco import evaluate_coco_keypoints
 from posetrack_cli.export.coco import write_coco_results
+from posetrack_cli.records import VideoInfo
 from posetrack_cli.records import COCO17, POSETRACK15, FrameResult, Poses, Tracks
-from posetrack_cli.video import VideoInfo
 
 INFO = VideoInfo("v.mp4", 25.0, 640, 480, 2)
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from posetrack_cli.errors import OutputError
-from posetrack_cli.export.atomic import atomic_write
 from posetrack_cli.export.native import SCHEMA, JsonlStream, frame_from_dict, read_stream, write_tracks_json
+from posetrack_cli.io.files import atomic_write
 from posetrack_cli.records import COCO17, FrameResult, Poses, Tracks
 
 

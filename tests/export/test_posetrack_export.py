@@ -11,10 +11,9 @@ import pytest
 from posetrack_cli.config import OutputConfig
 from posetrack_cli.evaluate.posetrack import evaluate_posetrack
 from posetrack_cli.evaluate.posetrack_io import read_posetrack
-from posetrack_cli.export.posetrack import (coco17_to_posetrack15, image_id, write_posetrack17,
-                                            write_posetrack18)
+from posetrack_cli.export.posetrack import coco17_to_posetrack15, image_id, write_posetrack17, write_posetrack18
+from posetrack_cli.records import VideoInfo
 from posetrack_cli.records import COCO17, POSETRACK15, FrameResult, Poses, Tracks
-from posetrack_cli.video import VideoInfo
 
 INFO = VideoInfo("clips/walk.mp4", 25.0, 640, 480, 3)
 

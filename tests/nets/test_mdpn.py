@@ -11,7 +11,6 @@ from posetrack_cli.nets.checkpoint import load_checkpoint
 from posetrack_cli.nets.mdpn import MDPN, MERGED_KEYPOINTS, OUTPUT_KEYPOINTS, combine_heatmaps
 from posetrack_cli.nets.resnet import fold_batchnorm
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 

@@ -286,12 +286,12 @@ def test_unknown_runtime_is_refused():
 def test_yolo_bf16_finds_the_same_people_and_keypoints(clip_frames):
     """Real weights on real frames: the same boxes (IoU >= 0.95, scores within 0.03) and, for the crop estimator,
     the same poses (OKS >= 0.9 with the COCO sigmas; ~0.99 measured)."""
-    from posetrack_cli.config import DEFAULT_YOLO_WEIGHTS, resolve_path
-    from posetrack_cli.detect.nms import iou_matrix
+    from posetrack_cli.config import DEFAULT_YOLO_WEIGHTS
     from posetrack_cli.detect.yolo import YoloDetector
-    from posetrack_cli.pose.oks import box_areas, oks_matrix
+    from posetrack_cli.geometry import box_areas, iou_matrix, oks_matrix
     from posetrack_cli.pose.yolo_crop import YoloCropEstimator
     from posetrack_cli.records import COCO17
+    from posetrack_cli.zoo import resolve_path
 
     weights = resolve_path(None, DEFAULT_YOLO_WEIGHTS)
     frames = clip_frames[:2]
@@ -312,8 +312,9 @@ def test_ssdlite_classic_engine_finds_the_same_boxes(clip_frames):
     """The classic cv2.dnn engine (the speed choice) against OpenCV's default engine: the same boxes."""
     import cv2
 
-    from posetrack_cli.config import DEFAULT_SSDLITE_GRAPH, DEFAULT_SSDLITE_TEXT, resolve_path
+    from posetrack_cli.config import DEFAULT_SSDLITE_GRAPH, DEFAULT_SSDLITE_TEXT
     from posetrack_cli.detect.ssdlite import SsdLiteDetector
+    from posetrack_cli.zoo import resolve_path
 
     graph, text = resolve_path(None, DEFAULT_SSDLITE_GRAPH), resolve_path(None, DEFAULT_SSDLITE_TEXT)
     fast = SsdLiteDetector(graph, text)
@@ -332,11 +333,11 @@ def test_options_reach_the_networks(monkeypatch, caplog, tmp_path):
     (the paths themselves are checked against the plain one above)."""
     from click.testing import CliRunner
 
-    from posetrack_cli import batch
     from posetrack_cli.cli import main
     from posetrack_cli.config import DetectConfig, PipelineConfig
     from posetrack_cli.detect.ensemble import build_detector
     from posetrack_cli.pipeline import VideoResult, build_estimator
+    from posetrack_cli.cli import run as run_command
 
     seen = {}
 
@@ -344,7 +345,7 @@ def test_options_reach_the_networks(monkeypatch, caplog, tmp_path):
         seen["config"] = config
         return VideoResult(str(video), str(out), "done")
 
-    monkeypatch.setattr(batch, "run_single", fake_run_single)
+    monkeypatch.setattr(run_command, "run_single", fake_run_single)
     video = tmp_path / "v.avi"
     video.write_bytes(b"")
     args = ["run", str(video), "--out", str(tmp_path / "t.json"), "--pose-runtime", "int8", "--bf16", "--prefetch",

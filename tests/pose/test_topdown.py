@@ -17,9 +17,8 @@ from posetrack_cli.errors import WeightsError
 from posetrack_cli.nets.checkpoint import save_checkpoint
 from posetrack_cli.nets.mdpn import OUTPUT_KEYPOINTS
 from posetrack_cli.nets.mspn import MSPN
-from posetrack_cli.pose.topdown import (TopDownEstimator, autocast_context, flip_permutation, fp16_weights,
-                                        normalise, posetrack15_keypoints)
-from posetrack_cli.records import COCO17, COCO17_HEAD, POSETRACK15, Detections
+from posetrack_cli.pose.topdown import TopDownEstimator, autocast_context, flip_permutation, fp16_weights, normalise
+from posetrack_cli.records import COCO17, COCO17_HEAD, Detections
 
 TINY = dict(num_blocks=(1, 1, 1, 1), unit_channels=16, base_channels=8)
 
@@ -120,7 +119,7 @@ class DimHeadNet(BrightSpotNet):
         return heat
 
 
-def test_mdpn_style_head_joints_and_posetrack15():
+def test_mdpn_style_head_joints():
     est = TopDownEstimator(DimHeadNet(), CARD, PoseConfig(), "cpu")
     assert est.skeleton is COCO17_HEAD and est.extra_keypoints == ()  # head_top and neck are part of the poses
     (poses, extras), = est.estimate_with_extras([scene([(150, 200)])], [detections([[90, 100, 230, 320]], [1])])
@@ -132,14 +131,6 @@ def test_mdpn_style_head_joints_and_posetrack15():
         [scene([(150, 200)])], [detections([[90, 100, 230, 320]], [1])])[0]
     np.testing.assert_allclose(poses.scores, coco_only.scores, rtol=1e-6)
     np.testing.assert_allclose(poses.keypoints[:, :17], coco_only.keypoints, atol=1e-4)
-    coco = np.arange(17 * 3, dtype=np.float32).reshape(1, 17, 3)
-    head = np.array([[[1000, 1001, 1002], [2000, 2001, 2002]]], np.float32)
-    pt = posetrack15_keypoints(coco, head, ("head_top", "neck"), COCO17)
-    assert pt.shape == (1, 15, 3)
-    assert pt[0, POSETRACK15.index("head_top"), 0] == 1000 and pt[0, POSETRACK15.index("neck"), 0] == 2000
-    assert pt[0, POSETRACK15.index("nose"), 0] == 0 and pt[0, POSETRACK15.index("left_ankle"), 0] == 15 * 3
-    with pytest.raises(ValueError, match="neck"):
-        posetrack15_keypoints(coco, head[:, :1], ("head_top",), COCO17)
 
 
 def test_flip_permutation_extends_over_extra_joints():

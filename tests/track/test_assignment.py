@@ -1,7 +1,7 @@
 import numpy as np
 
+from posetrack_cli.export.prune import count_track_lengths, short_tracks
 from posetrack_cli.track.assignment import greedy, hungarian
-from posetrack_cli.track.prune import count_track_lengths, short_tracks
 
 
 def test_hungarian_beats_greedy_on_the_classic_table():

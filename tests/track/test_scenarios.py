@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from posetrack_cli.config import TrackConfig
+from posetrack_cli.export.prune import count_track_lengths, short_tracks
 from posetrack_cli.records import COCO17, Poses
 from posetrack_cli.track.flow import sample_flow
 from posetrack_cli.track.propagate import StillPropagator
-from posetrack_cli.track.prune import count_track_lengths, short_tracks
 from posetrack_cli.track.tracker import PoseTracker
 
 FIGURE = np.array([(0, -45), (-4, -48), (4, -48), (-8, -46), (8, -46), (-15, -30), (15, -30), (-20, -10), (20, -10),

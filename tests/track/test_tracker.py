@@ -111,7 +111,7 @@ def test_candidate_boxes_follow_the_motion_and_grow_15_percent():
 
 
 def test_best_similarity_is_the_best_oks_of_each_id_over_the_memory_frames():
-    from posetrack_cli.pose.oks import box_areas, oks_matrix
+    from posetrack_cli.geometry import box_areas, oks_matrix
     from posetrack_cli.track.tracker import _Remembered, best_similarity
 
     def remembered(ids, xs):

@@ -6,12 +6,12 @@ import json
 
 import numpy as np
 import pytest
+from train_data_helpers import COCO_PERSON, coco_to_mpii, write_coco, write_mpii, write_posetrack18
 
 from posetrack_cli.errors import InputError
 from posetrack_cli.records import COCO17, MPII16, POSETRACK15
 from posetrack_cli.train.datasets import (read_coco, read_dataset, read_mpii, read_posetrack18,
-                                         skeleton_from_coco_category)
-from train_data_helpers import COCO_PERSON, coco_to_mpii, write_coco, write_mpii, write_posetrack18
+                                          skeleton_from_coco_category)
 
 
 def test_coco_reader_keeps_keypoints_and_skips_crowds_and_empty_people(tmp_path):

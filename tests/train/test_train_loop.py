@@ -11,13 +11,13 @@ import pytest
 import torch
 import yaml
 from click.testing import CliRunner
+from train_data_helpers import COCO_PERSON, one_torch_thread, write_coco, write_mpii, write_posetrack18  # noqa: F401
 
-from posetrack_cli.cli_train import train_cmd
+from posetrack_cli.cli.train import train_cmd
 from posetrack_cli.nets.checkpoint import load_checkpoint, read_checkpoint
 from posetrack_cli.train import loop
 from posetrack_cli.train.config import parse_config
 from posetrack_cli.train.state import load_training_checkpoint
-from train_data_helpers import COCO_PERSON, one_torch_thread, write_coco, write_mpii, write_posetrack18  # noqa: F401
 
 
 @pytest.fixture(autouse=True)

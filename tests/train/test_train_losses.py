@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 from torch import nn
+from train_data_helpers import one_torch_thread  # noqa: F401 (autouse fixture)
 
 from posetrack_cli.train.config import LossConfig
 from posetrack_cli.train.losses import (heatmap_loss, keypoint_mse, mdpn_loss, mspn_loss, mspn_plan, ohkm_mse,
                                         ohkm_select, single_map_plan)
-from train_data_helpers import one_torch_thread  # noqa: F401 (autouse fixture)
 
 
 def const_maps(values, h=2, w=2) -> torch.Tensor:

@@ -7,13 +7,13 @@ import logging
 import pytest
 import torch
 from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
+from train_data_helpers import one_torch_thread  # noqa: F401 (autouse fixture)
 
 from posetrack_cli.errors import WeightsError
 from posetrack_cli.nets.mspn import MSPN
 from posetrack_cli.train.config import LossConfig, ModelConfig, TargetConfig
 from posetrack_cli.train.model import init_from_imagenet, initialise, supervision_plan
 from posetrack_cli.train.targets import TargetBuilder
-from train_data_helpers import one_torch_thread  # noqa: F401 (autouse fixture)
 
 
 def tiny_mspn(stages: int = 2) -> MSPN:

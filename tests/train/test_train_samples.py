@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from train_data_helpers import write_coco, write_mpii
 
-from posetrack_cli.cli_train import train_cmd
+from posetrack_cli.cli.train import train_cmd
 from posetrack_cli.train.config import AugmentConfig, ConfigError, TargetConfig
 from posetrack_cli.train.datasets import read_coco, read_mpii
 from posetrack_cli.train.samples import TrainSamples
 from posetrack_cli.train.state import MetricsLog, draw_loss_plot, rng_state, set_rng_state, write_loss_plot
 from posetrack_cli.train.targets import TargetBuilder
-from train_data_helpers import write_coco, write_mpii
 
 INPUT = (48, 64)
 

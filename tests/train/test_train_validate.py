@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from train_data_helpers import one_torch_thread, write_coco, write_mpii, write_posetrack18  # noqa: F401
 
 from posetrack_cli.train.config import AugmentConfig, TargetConfig
 from posetrack_cli.train.datasets import read_coco, read_mpii, read_posetrack18
 from posetrack_cli.train.samples import TrainSamples
 from posetrack_cli.train.targets import TargetBuilder
 from posetrack_cli.train.validate import coco_ap, mpii_pckh, posetrack_map, predict_people
-from train_data_helpers import one_torch_thread, write_coco, write_mpii, write_posetrack18  # noqa: F401
 
 
 def perfect(people) -> np.ndarray:

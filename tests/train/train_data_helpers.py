@@ -12,6 +12,7 @@ import torch
 
 from posetrack_cli.records import COCO17
 
+
 @pytest.fixture(autouse=True)
 def one_torch_thread():
     """One intra-op thread while a test runs: on 2 shared cores, OpenMP threads spinning against other processes

@@ -1,0 +1,156 @@
+"""``posetrack run``: track the people in a video, an image sequence or every video of a folder."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from posetrack_cli.cli.options import boxes_options, csv, detect_config, load_box_source, model_options, pose_config
+from posetrack_cli.cli.progress import FrameBar, VideoBars
+from posetrack_cli.cli.summary import format_summary
+from posetrack_cli.config import OutputConfig, PipelineConfig, TrackConfig
+from posetrack_cli.errors import InputError, PosetrackError
+from posetrack_cli.export import FORMAT_NAMES
+from posetrack_cli.io.sources import INPUT_TYPES, input_kind
+from posetrack_cli.runs.folder import run_batch
+from posetrack_cli.runs.memory import limit_heap_growth
+from posetrack_cli.runs.ray_config import RayConfig, check_ray
+from posetrack_cli.runs.ray_executor import RayExecutor
+from posetrack_cli.runs.video import run_single
+from posetrack_cli.track.assignment import MATCHERS
+from posetrack_cli.track.propagate import PROPAGATORS
+
+_PIPELINE, _TRACK, _OUTPUT, _RAY = PipelineConfig(), TrackConfig(), OutputConfig(), RayConfig()
+
+
+def build_config(opts: dict) -> PipelineConfig:
+    """The ``run`` options as the library's ``PipelineConfig`` (every default comes from the config classes)."""
+    formats = csv(opts["format"])
+    bad = [f for f in formats if f not in FORMAT_NAMES]
+    if bad:
+        raise PosetrackError(f"unknown format(s) {', '.join(bad)}; choose from {', '.join(FORMAT_NAMES)}")
+    track = TrackConfig(memory_frames=opts["memory_frames"], matching=opts["matching"], flow=opts["flow"],
+                        flow_scale=opts["flow_scale"], min_track_length=opts["min_track_length"],
+                        min_similarity=opts["min_similarity"], box_propagation=opts["box_propagation"],
+                        smoothing=opts["smooth"])
+    output = OutputConfig(formats=formats, keypoint_threshold=opts["export_kpt_threshold"],
+                          box_threshold=opts["export_box_threshold"])
+    return PipelineConfig(detect_config(opts), pose_config(opts), track, output, device=opts["device"],
+                          frame_batch=opts["frame_batch"], max_frames=opts["max_frames"], prefetch=opts["prefetch"],
+                          sequence_fps=opts["fps"])
+
+
+@click.command("run")
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path),
+              help="tracks.json for one video; an output folder when SOURCE is a folder.")
+@click.option("--render", type=click.Path(path_type=Path), default=None,
+              help="Write an overlay video (a file for one video, a folder for a folder of videos).")
+@model_options
+@click.option("--format", "format", default=",".join(_OUTPUT.formats), show_default=True,
+              help=f"Comma list of outputs: {', '.join(FORMAT_NAMES)}.")
+@click.option("--max-frames", type=click.IntRange(min=1), default=None, help="Process only the first N frames.")
+@click.option("--frame-batch", type=click.IntRange(min=1), default=_PIPELINE.frame_batch, show_default=True,
+              help="Frames sent through the networks together.")
+@click.option("--prefetch", type=click.IntRange(min=0), default=_PIPELINE.prefetch, show_default=True,
+              help="Frame batches decoded ahead / written behind in background threads (0 = off).")
+@click.option("--memory-frames", type=click.IntRange(min=1), default=_TRACK.memory_frames, show_default=True,
+              help="Frames of tracking memory (MDPN 8).")
+@click.option("--matching", type=click.Choice(list(MATCHERS)), default=_TRACK.matching, show_default=True,
+              help="How new poses are assigned to tracks (MDPN: Hungarian).")
+@click.option("--flow", type=click.Choice(list(PROPAGATORS)), default=_TRACK.flow, show_default=True,
+              help="Optical flow that moves remembered poses.")
+@click.option("--flow-scale", type=click.FloatRange(0.05, 1), default=_TRACK.flow_scale, show_default=True,
+              help="Frame scale for optical flow.")
+@click.option("--min-similarity", type=click.FloatRange(0, 1), default=_TRACK.min_similarity, show_default=True,
+              help="Minimum OKS to continue a track.")
+@click.option("--box-propagation", is_flag=True, default=_TRACK.box_propagation,
+              help="Add boxes moved from the previous frame by flow as candidates (Xiao et al.; MDPN: off).")
+@click.option("--smooth", is_flag=True, default=_TRACK.smoothing,
+              help="One-Euro smoothing of the keypoints along each track (off).")
+@click.option("--min-track-length", type=click.IntRange(min=1), default=_TRACK.min_track_length, show_default=True,
+              help="Prune tracklets shorter than this (MDPN 2).")
+@click.option("--export-kpt-threshold", type=click.FloatRange(0, 1), default=_OUTPUT.keypoint_threshold,
+              show_default=True,
+              help="PoseTrack exports drop keypoints below this score (Simple Baselines 0.4; MOTA counts every "
+                   "exported joint).")
+@click.option("--export-box-threshold", type=click.FloatRange(0, 1), default=_OUTPUT.box_threshold, show_default=True,
+              help="PoseTrack exports drop people whose box score is below this (Simple Baselines 0.5).")
+@click.option("--input-type", type=click.Choice(INPUT_TYPES), default=INPUT_TYPES[0],
+              show_default=True, help="SOURCE is a video file, a folder of frames (one image sequence) or a folder "
+              "of videos and/or sequence folders (batch); auto guesses.")
+@click.option("--fps", type=click.FloatRange(min=0.01, max=1000), default=_PIPELINE.sequence_fps,
+              show_default=True,
+              help="Frame rate of image sequences (a folder of frames stores none).")
+@boxes_options
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Folder mode: only the first N videos/sequences (sorted), e.g. a quick check of a recipe.")
+@click.option("--resume", is_flag=True, help="Folder mode: skip videos whose finished output exists and is valid.")
+@click.option("--ray", "ray_address", default=None, metavar="auto|ADDRESS",
+              help="Folder mode: run the videos on a Ray cluster (pip install 'posetrack-cli[ray]'); auto = "
+                   "RAY_ADDRESS or a new local instance on 127.0.0.1. Same outputs and summary as without it.")
+@click.option("--ray-workers", type=click.IntRange(min=1), default=None,
+              help="With --ray: worker processes (default: as many as the cluster's CPUs/GPUs allow).")
+@click.option("--cpus-per-task", type=click.FloatRange(min=0.01), default=_RAY.cpus_per_task, show_default=True,
+              help="With --ray: CPUs reserved by each worker.")
+@click.option("--gpus-per-task", type=click.FloatRange(min=0), default=_RAY.gpus_per_task, show_default=True,
+              help="With --ray: GPUs reserved by each worker (fractions share a GPU).")
+@click.option("--ray-retries", type=click.IntRange(min=0), default=_RAY.retries, show_default=True,
+              help="With --ray: runs of a video again after its worker process died.")
+@click.option("--chunk-frames", type=click.IntRange(min=0), default=_RAY.chunk_frames, show_default=True,
+              help="With --ray: split videos longer than N frames at keyframes into chunks run in parallel, ids "
+                   "re-joined over --memory-frames overlapping frames (0 = off; outputs can then differ at borders).")
+@click.option("--ray-dashboard", is_flag=True, default=_RAY.dashboard,
+              help="With --ray auto: start Ray's dashboard (on 127.0.0.1).")
+@click.option("--profile", is_flag=True, help="Print the time spent in each stage.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+def run_cmd(source: Path, out: Path, render: Path | None, resume: bool, profile: bool, quiet: bool, **opts) -> None:
+    """Track the people in a video or a folder of frames, or in every video and sequence folder under a folder."""
+    input_type = opts.pop("input_type")
+
+    limit_heap_growth()  # memory stays flat on long videos (see benchmarks/bench_memory.py)
+    ray = ray_config_from(opts)
+    config = build_config(opts).with_(time_forwards=profile)
+    if not source.exists() and not source.is_symlink():  # probe() names a broken link as such
+        raise InputError(f"{source}: no such file or folder; check the path")
+    batch, limit = input_kind(source, input_type) == "batch", opts.pop("limit")
+    if limit is not None and not batch:
+        raise InputError(f"--limit takes the first N videos of a folder; {source} is one input (see --max-frames)")
+    if ray is not None and not batch:
+        raise InputError(f"--ray runs a folder of videos; {source} is one input (put it in a folder, and use "
+                         "--chunk-frames to split a long video)")
+    boxes = load_box_source(opts)  # --boxes: supplied person boxes, no detector is loaded
+    if batch and ray is not None:  # the same videos, outputs, resume and summary, run by workers of a Ray cluster
+        results = run_batch(source, out, config, render, resume, FrameBar(quiet), RayExecutor(ray), limit, boxes)
+    elif batch:
+        results = run_batch(source, out, config, render, resume, VideoBars(quiet), None, limit, boxes)
+    else:
+        results = [run_single(source, out, config, render, VideoBars(quiet), boxes)]
+    _print_summary(results, profile)
+    if boxes is not None and ray is None and boxes.unused_note():  # Ray workers use their own copies of the boxes
+        click.echo(boxes.unused_note())
+    if any(r.status == "failed" for r in results):
+        sys.exit(1)
+
+
+def ray_config_from(opts: dict):
+    """The --ray options (removed from ``opts``) as a RayConfig, or None without --ray."""
+    names = ("ray_address", "ray_workers", "cpus_per_task", "gpus_per_task", "ray_retries", "chunk_frames",
+             "ray_dashboard")
+    values = {name: opts.pop(name) for name in names}
+    if values["ray_address"] is None:
+        return None
+    check_ray()  # one line when Ray is not installed, before anything runs
+    return RayConfig(address=values["ray_address"], cpus_per_task=values["cpus_per_task"],
+                     gpus_per_task=values["gpus_per_task"], workers=values["ray_workers"],
+                     retries=values["ray_retries"], chunk_frames=values["chunk_frames"],
+                     dashboard=values["ray_dashboard"])
+
+
+def _print_summary(results, profile: bool) -> None:
+    for line in format_summary(results, profile):
+        click.echo(line)
+
+
