@@ -68,7 +68,9 @@ class PoseConfig:
 @dataclass(frozen=True)
 class TrackConfig:
     memory_frames: int = 8  # MDPN: poses of up to 8 earlier frames are matched; 1 = previous frame only
-    min_similarity: float = 0.2  # OKS below this never links two poses; raising it starts more new tracks
+    similarity: str = "oks"  # how a new pose is compared with a remembered one: "oks" (MDPN) or "iou" (boxes);
+    # track.similarity.SIMILARITIES
+    min_similarity: float = 0.2  # similarity below this never links two poses; raising it starts more new tracks
     keypoint_threshold: float = 0.3  # keypoints under this score do not count in the tracking OKS
     matching: str = "hungarian"  # "hungarian" (MDPN, lap) or "greedy" (Xiao et al.)
     min_track_length: int = 2  # MDPN prunes tracklets shorter than 2 frames from the final output; 1 keeps all

@@ -21,6 +21,7 @@ from posetrack_cli.runs.ray_executor import RayExecutor
 from posetrack_cli.runs.video import run_single
 from posetrack_cli.track.assignment import MATCHERS
 from posetrack_cli.track.propagate import PROPAGATORS
+from posetrack_cli.track.similarity import SIMILARITIES
 
 _PIPELINE, _TRACK, _OUTPUT, _RAY = PipelineConfig(), TrackConfig(), OutputConfig(), RayConfig()
 
@@ -33,8 +34,8 @@ def build_config(opts: dict) -> PipelineConfig:
         raise PosetrackError(f"unknown format(s) {', '.join(bad)}; choose from {', '.join(FORMAT_NAMES)}")
     track = TrackConfig(memory_frames=opts["memory_frames"], matching=opts["matching"], flow=opts["flow"],
                         flow_scale=opts["flow_scale"], min_track_length=opts["min_track_length"],
-                        min_similarity=opts["min_similarity"], box_propagation=opts["box_propagation"],
-                        smoothing=opts["smooth"])
+                        similarity=opts["similarity"], min_similarity=opts["min_similarity"],
+                        box_propagation=opts["box_propagation"], smoothing=opts["smooth"])
     output = OutputConfig(formats=formats, keypoint_threshold=opts["export_kpt_threshold"],
                           box_threshold=opts["export_box_threshold"])
     return PipelineConfig(detect_config(opts), pose_config(opts), track, output, device=opts["device"],
@@ -64,8 +65,10 @@ def build_config(opts: dict) -> PipelineConfig:
               help="Optical flow that moves remembered poses.")
 @click.option("--flow-scale", type=click.FloatRange(0.05, 1), default=_TRACK.flow_scale, show_default=True,
               help="Frame scale for optical flow.")
+@click.option("--similarity", type=click.Choice(list(SIMILARITIES)), default=_TRACK.similarity, show_default=True,
+              help="How a new pose is compared with a remembered one: OKS (MDPN) or box IoU.")
 @click.option("--min-similarity", type=click.FloatRange(0, 1), default=_TRACK.min_similarity, show_default=True,
-              help="Minimum OKS to continue a track.")
+              help="Minimum similarity to continue a track.")
 @click.option("--box-propagation", is_flag=True, default=_TRACK.box_propagation,
               help="Add boxes moved from the previous frame by flow as candidates (Xiao et al.; MDPN: off).")
 @click.option("--smooth", is_flag=True, default=_TRACK.smoothing,

@@ -1,5 +1,6 @@
 """Pose tracker of the MDPN pipeline: remembered poses of the last L frames are moved into the current frame
-(``Propagator``), compared with the new poses by OKS, and matched one-to-one (Hungarian by default).
+(``Propagator``), compared with the new poses (OKS by default, ``similarity.SIMILARITIES``), and matched one-to-one
+(Hungarian by default).
 
 State belongs to one instance (per-instance id counter, ``reset()``); memory is O(L frames), not O(video).
 """
@@ -13,11 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from posetrack_cli.config import TrackConfig
-from posetrack_cli.geometry import box_areas, oks_matrix
+from posetrack_cli.geometry import box_areas
 from posetrack_cli.records import Detections, Poses, Tracks
 from posetrack_cli.track.assignment import MATCHERS
 from posetrack_cli.track.boxprop import propagated_boxes
 from posetrack_cli.track.propagate import Propagator, StillPropagator
+from posetrack_cli.track.similarity import SIMILARITIES, PoseSet, Similarity, oks
 
 
 class TrackState(enum.Enum):
@@ -33,11 +35,12 @@ class _Remembered:
     keypoints: np.ndarray  # (M, K, 3) float64, x/y in current-frame pixels after propagation
     areas: np.ndarray  # (M,) float64, OKS scale of each pose (its box area)
     scores: np.ndarray  # (M,) float32, instance score (the score a propagated box inherits)
+    boxes_xyxy: np.ndarray  # (M, 4) float64, moved by the mean motion of the pose's keypoints
 
 
-def best_similarity(poses: Poses, memory: list[_Remembered], sigmas, keypoint_threshold: float
-                    ) -> tuple[np.ndarray, np.ndarray]:
-    """OKS of every new pose with every remembered track, best over the memory frames.
+def best_similarity(poses: Poses, memory: list[_Remembered], sigmas, keypoint_threshold: float,
+                    similarity: Similarity = oks) -> tuple[np.ndarray, np.ndarray]:
+    """``similarity`` of every new pose with every remembered track, best over the memory frames.
 
     Returns (track_ids (T,), similarity (N, T)); T counts each remembered id once.
     """
@@ -45,9 +48,10 @@ def best_similarity(poses: Poses, memory: list[_Remembered], sigmas, keypoint_th
     sim = np.zeros((len(poses), len(ids)))
     if len(poses) == 0 or len(ids) == 0:
         return ids, sim
-    # one OKS matrix against every remembered pose of every memory frame, then the best per track id
-    s = oks_matrix(poses.keypoints, np.concatenate([m.keypoints for m in memory]), box_areas(poses.boxes_xyxy),
-                   np.concatenate([m.areas for m in memory]), sigmas, keypoint_threshold)
+    # one matrix against every remembered pose of every memory frame, then the best per track id
+    new = PoseSet(poses.keypoints, box_areas(poses.boxes_xyxy), poses.boxes_xyxy)
+    old = PoseSet(*(np.concatenate([getattr(m, f) for m in memory]) for f in ("keypoints", "areas", "boxes_xyxy")))
+    s = similarity(new, old, sigmas, keypoint_threshold)
     np.maximum.at(sim.T, np.searchsorted(ids, np.concatenate([m.track_ids for m in memory])), s.T)
     return ids, sim
 
@@ -56,6 +60,8 @@ class PoseTracker:
     def __init__(self, config: TrackConfig, propagator: Propagator | None = None) -> None:
         if config.matching not in MATCHERS:
             raise ValueError(f"unknown matching {config.matching!r}; choose from {', '.join(MATCHERS)}")
+        if config.similarity not in SIMILARITIES:
+            raise ValueError(f"unknown similarity {config.similarity!r}; choose from {', '.join(SIMILARITIES)}")
         if config.memory_frames < 1:
             raise ValueError("memory_frames must be at least 1")
         self.config = config
@@ -89,7 +95,7 @@ class PoseTracker:
         self.advance(frame_bgr)
         self._advanced = False
         track_ids, sim = best_similarity(poses, list(self._memory), poses.skeleton.sigmas,
-                                         self.config.keypoint_threshold)
+                                         self.config.keypoint_threshold, SIMILARITIES[self.config.similarity])
         pairs = MATCHERS[self.config.matching](sim, self.config.min_similarity)
         ids = self._assign_ids(len(poses), pairs, track_ids)
         self._remember(ids, poses)
@@ -107,7 +113,9 @@ class PoseTracker:
         start = 0
         for m in live:
             count = m.keypoints.shape[0] * m.keypoints.shape[1]
-            m.keypoints[:, :, :2] = moved[start:start + count].reshape(m.keypoints.shape[0], -1, 2)
+            new_xy = moved[start:start + count].reshape(m.keypoints.shape[0], -1, 2)
+            m.boxes_xyxy += np.tile((new_xy - m.keypoints[:, :, :2]).mean(axis=1), 2)  # a box moves with its joints
+            m.keypoints[:, :, :2] = new_xy
             start += count
 
     def _assign_ids(self, n: int, pairs: list[tuple[int, int]], track_ids: np.ndarray) -> np.ndarray:
@@ -121,7 +129,8 @@ class PoseTracker:
 
     def _remember(self, ids: np.ndarray, poses: Poses) -> None:
         self._memory.append(_Remembered(ids.copy(), poses.keypoints.astype(np.float64),
-                                        box_areas(poses.boxes_xyxy), poses.scores.copy()))
+                                        box_areas(poses.boxes_xyxy), poses.scores.copy(),
+                                        poses.boxes_xyxy.astype(np.float64)))
 
     def _update_states(self, ids: np.ndarray) -> None:
         """Matched ids become ACTIVE, remembered ones LOST; ids no longer in memory are retired (forgotten)."""

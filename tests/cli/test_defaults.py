@@ -44,8 +44,10 @@ def test_choices_come_from_the_registries():
     from posetrack_cli.export import FORMAT_NAMES
     from posetrack_cli.track.assignment import MATCHERS
     from posetrack_cli.track.propagate import PROPAGATORS
+    from posetrack_cli.track.similarity import SIMILARITIES
 
     params = {p.name: p for p in run_command.run_cmd.params}
     assert list(params["matching"].type.choices) == list(MATCHERS)
     assert list(params["flow"].type.choices) == list(PROPAGATORS)
+    assert list(params["similarity"].type.choices) == list(SIMILARITIES) == ["oks", "iou"]
     assert all(name in params["format"].help for name in FORMAT_NAMES)

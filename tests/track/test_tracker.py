@@ -117,7 +117,7 @@ def test_best_similarity_is_the_best_oks_of_each_id_over_the_memory_frames():
     def remembered(ids, xs):
         p = poses_at(xs)
         return _Remembered(np.array(ids, np.int64), p.keypoints.astype(np.float64), box_areas(p.boxes_xyxy),
-                           p.scores)
+                           p.scores, p.boxes_xyxy.astype(np.float64))
 
     # id 4 in three frames (near, far, absent), id 2 in one, id 9 in two; one frame holds nobody
     memory = [remembered([4, 9], [100, 300]), remembered([], []), remembered([9, 4, 2], [305, 160, 200]),
