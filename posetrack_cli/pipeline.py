@@ -81,7 +81,6 @@ def build_estimator(config: PipelineConfig, device: str) -> PoseEstimator:
 
 
 def _yolo_crop(weights: Path, pose: PoseConfig, device: str) -> PoseEstimator:
-
     if pose.runtime not in ("auto", "torch"):
         log.warning("pose runtime %r applies to MSPN/MDPN models only; yolo-crop runs on PyTorch", pose.runtime)
     return YoloCropEstimator(weights, pose, device, bf16=pose.bf16)

@@ -109,7 +109,6 @@ class ModelCard:
     coco_ap: float | None = None  # published COCO val2017 AP, used to rank cards for the "auto" choice
 
     def __post_init__(self) -> None:
-
         if self.network not in NETWORKS:
             raise ValueError(f"unknown network {self.network!r}: use one of {tuple(NETWORKS)}")
         if self.color not in ("rgb", "bgr"):

@@ -43,13 +43,11 @@ class EnsembleDetector:
 
 
 def _yolo(config: DetectConfig, device: str) -> Detector:
-
     return YoloDetector(resolve_path(config.yolo_weights, DEFAULT_YOLO_WEIGHTS), device, config.yolo_imgsz,
                         config.min_score, bf16=config.bf16)
 
 
 def _ssdlite(config: DetectConfig, device: str) -> Detector:
-
     return SsdLiteDetector(resolve_path(config.ssdlite_graph, DEFAULT_SSDLITE_GRAPH),
                            resolve_path(config.ssdlite_text, DEFAULT_SSDLITE_TEXT), config.ssdlite_size,
                            config.min_score)

@@ -8,6 +8,7 @@ from typing import Callable, Iterable
 
 from posetrack_cli.config import OutputConfig, PipelineConfig
 from posetrack_cli.export.coco import write_coco_results
+from posetrack_cli.export.mot import write_mot
 from posetrack_cli.export.native import final_frames, frame_from_dict
 from posetrack_cli.export.posetrack import write_posetrack17, write_posetrack18
 from posetrack_cli.records import FrameResult, VideoInfo
@@ -18,6 +19,7 @@ FORMATS: dict[str, tuple[Writer, str]] = {
     "posetrack18": (write_posetrack18, ".posetrack18.json"),
     "posetrack17": (write_posetrack17, ".posetrack17.json"),
     "coco": (write_coco_results, ".coco.json"),
+    "mot": (write_mot, ".mot.txt"),
 }
 FORMAT_NAMES = ("native", *FORMATS)
 

@@ -57,7 +57,6 @@ def _as_bgr(image: np.ndarray) -> np.ndarray:
 
 
 def _why_undecodable(path: Path) -> str:
-
     return describe_undecodable(path) or f"not a video, corrupt, or a codec OpenCV lacks; {REENCODE_HINT}"
 
 

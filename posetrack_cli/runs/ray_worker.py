@@ -81,7 +81,6 @@ class Worker:
     """One worker slot: builds the stages once (``build_stages``), then runs the items it is given."""
 
     def __init__(self, config: PipelineConfig, progress, boxes=None) -> None:
-
         limit_heap_growth()
         self.progress = progress
         self.stages, self.error = None, None
@@ -95,7 +94,6 @@ class Worker:
         return os.getpid(), self.error
 
     def run(self, item: Item) -> Outcome:
-
         counted = Counted(_Reporter(self.progress, item.key))
         out_json = Path(item.out_json)
         try:
