@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from tqdm import tqdm
 
 from posetrack_cli.config import PipelineConfig
-from posetrack_cli.errors import InputError, OutputError, PosetrackError
+from posetrack_cli.errors import DependencyError, InputError, OutputError, PosetrackError
 from posetrack_cli.export.atomic import atomic_write
 from posetrack_cli.export.native import SCHEMA
 from posetrack_cli.pipeline import BoxSource, Stages, VideoResult, build_stages, result_config, run_video
@@ -211,8 +211,8 @@ def _remove_leftovers(targets: list[Path], overlay: Path | None) -> None:
 def _run_one(video: Path, out_json: Path, stages: Stages, render: Path | None, bars: _Bars) -> VideoResult:
     try:
         return run_video(video, out_json, stages, render, bars.start, bars.frames)
-    except OutputError:
-        raise  # a full disk or a read-only folder fails every later video too: the batch stops
+    except (OutputError, DependencyError):
+        raise  # a full disk, a read-only folder or a broken dependency fails every later video too: the batch stops
     except PosetrackError as exc:
         return VideoResult(str(video), str(out_json), "failed", error=str(exc))
     except (MemoryError, RuntimeError, ValueError, OSError) as exc:  # one bad video must not stop the batch
@@ -276,7 +276,7 @@ def run_batch(folder: Path, out_dir: Path, config: PipelineConfig, render_dir: P
 
 
 def _stopped_row(video: Path, out_json: Path, exc: BaseException, frames: int) -> VideoResult:
-    if isinstance(exc, OutputError):
+    if isinstance(exc, (OutputError, DependencyError)):
         return VideoResult(str(video), str(out_json), "failed", frames=frames, error=str(exc))
     return VideoResult(str(video), str(out_json), "interrupted", frames=frames,
                        error=f"stopped by {type(exc).__name__} after {frames} frames (kept in the .jsonl)")

@@ -16,7 +16,7 @@ from posetrack_cli import __version__
 from posetrack_cli.config import OutputConfig, PipelineConfig, TrackConfig
 from posetrack_cli.cli_options import csv, detect_config, model_options, pose_config
 from posetrack_cli.cli_pose import boxes_options, load_box_source
-from posetrack_cli.errors import InputError, PosetrackError
+from posetrack_cli.errors import InputError, PosetrackError, dependency_failure
 
 EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
 EXIT_TERMINATED = 143  # SIGTERM (128 + SIGTERM)
@@ -63,8 +63,12 @@ class _Group(click.Group):
             ctx.exit(EXIT_TERMINATED)
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
             raise
-        except Exception as exc:  # a bug, not bad input: one line, the traceback only with -vv
-            logging.getLogger("posetrack_cli").debug("internal error", exc_info=True)
+        except Exception as exc:  # a broken dependency, else a bug: one line, the traceback only with -vv
+            logging.getLogger("posetrack_cli").debug("unexpected error", exc_info=True)
+            dependency = dependency_failure(exc)
+            if dependency is not None:
+                click.echo(f"error: {dependency}", err=True)
+                ctx.exit(dependency.exit_code)
             click.echo(f"internal error: {type(exc).__name__}: {exc}".split("\n")[0]
                        + " (rerun with -vv for the traceback and report it)", err=True)
             ctx.exit(EXIT_INTERNAL)
@@ -227,7 +231,10 @@ def _quiet_opencv(verbose: int) -> None:
 
     if verbose < 2:
         os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET for the FFmpeg inside OpenCV
-    import cv2
+    try:
+        import cv2
+    except ImportError:
+        return  # a broken OpenCV: the command that needs it says so in one line, `posetrack doctor` reports it
 
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_INFO if verbose >= 2
                                   else cv2.utils.logging.LOG_LEVEL_SILENT)
