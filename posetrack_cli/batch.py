@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from tqdm import tqdm
 
 from posetrack_cli.config import PipelineConfig
+from posetrack_cli.download import Progress
 from posetrack_cli.errors import DependencyError, InputError, OutputError, PosetrackError
 from posetrack_cli.export.atomic import atomic_write
 from posetrack_cli.export.native import SCHEMA
@@ -116,13 +117,14 @@ def single_output_path(video: Path, out: Path) -> Path:
 
 
 def run_single(video: Path, out: Path, config: PipelineConfig, render: Path | None, quiet: bool,
-               boxes: BoxSource | None = None) -> VideoResult:
-    """One video or image-sequence folder (frames at ``config.sequence_fps``)."""
+               boxes: BoxSource | None = None, download: Progress | None = None) -> VideoResult:
+    """One video or image-sequence folder (frames at ``config.sequence_fps``); ``download`` sees the bytes of
+    weights downloaded on first use."""
     probe(video, config.sequence_fps)  # a bad input fails in a second, before any model is loaded
     out_json = single_output_path(video, out)
     for folder in {out_json.parent, *([render.parent] if render else [])}:
         check_writable(folder)
-    stages = build_stages(config, boxes)
+    stages = build_stages(config, boxes, download)
     bars = _Bars(quiet)
     try:
         return run_video(video, out_json, stages, render, bars.start, bars.frames)
@@ -238,9 +240,10 @@ def _find_inputs(folder: Path) -> tuple[list[Path], list[VideoResult]]:
 
 def run_batch(folder: Path, out_dir: Path, config: PipelineConfig, render_dir: Path | None, resume: bool,
               quiet: bool, ray: RayConfig | None = None, limit: int | None = None,
-              boxes: BoxSource | None = None) -> list[VideoResult]:
+              boxes: BoxSource | None = None, download: Progress | None = None) -> list[VideoResult]:
     """``limit``: only the first N videos (sorted); ``boxes``: supplied person boxes instead of the detectors;
-    every video and image-sequence folder (frames at ``config.sequence_fps``) under ``folder`` is one item."""
+    every video and image-sequence folder (frames at ``config.sequence_fps``) under ``folder`` is one item;
+    ``download`` sees the bytes of weights downloaded on first use."""
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"--out {out_dir} is a file; a folder of videos needs an output folder")
     videos, results = _find_inputs(folder)
@@ -256,7 +259,7 @@ def run_batch(folder: Path, out_dir: Path, config: PipelineConfig, render_dir: P
     bars = _Bars(quiet, len(videos))
     current = None
     try:
-        stages = build_stages(config, boxes) if videos else None  # models are loaded once for the whole folder
+        stages = build_stages(config, boxes, download) if videos else None  # models load once for the whole folder
         for video, out_json in zip(videos, outputs):
             current, bars.done = (video, out_json), 0
             render = render_path(out_json, out_dir, render_dir)

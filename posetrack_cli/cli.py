@@ -16,6 +16,7 @@ from posetrack_cli import __version__
 from posetrack_cli.config import OutputConfig, PipelineConfig, TrackConfig
 from posetrack_cli.cli_options import csv, detect_config, model_options, pose_config
 from posetrack_cli.cli_pose import boxes_options, load_box_source
+from posetrack_cli.cli_progress import DownloadBar
 from posetrack_cli.errors import InputError, PosetrackError, dependency_failure
 
 EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
@@ -43,7 +44,7 @@ def build_config(opts: dict) -> PipelineConfig:
                           box_threshold=opts["export_box_threshold"])
     return PipelineConfig(detect_config(opts), pose_config(opts), track, output, device=opts["device"],
                           frame_batch=opts["frame_batch"], max_frames=opts["max_frames"], prefetch=opts["prefetch"],
-                          sequence_fps=opts["fps"])
+                          sequence_fps=opts["fps"], offline=opts["offline"])
 
 
 class _Group(click.Group):
@@ -167,9 +168,10 @@ def run_cmd(source: Path, out: Path, render: Path | None, resume: bool, profile:
     boxes = load_box_source(opts)  # --boxes: supplied person boxes, no detector is loaded
     if batch:
         results = run_batch(source, out, config, render, resume=resume, quiet=quiet, limit=limit,
-                            boxes=boxes, ray=ray)
+                            boxes=boxes, ray=ray, download=None if quiet else DownloadBar())
     else:
-        results = [run_single(source, out, config, render, quiet=quiet, boxes=boxes)]
+        results = [run_single(source, out, config, render, quiet=quiet, boxes=boxes,
+                              download=None if quiet else DownloadBar())]
     _print_summary(results, profile)
     if boxes is not None and ray is None and boxes.unused_note():  # Ray workers use their own copies of the boxes
         click.echo(boxes.unused_note())

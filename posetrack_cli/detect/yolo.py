@@ -1,6 +1,7 @@
-"""Ultralytics YOLO adapter: person boxes from a YOLO (pose or detect) checkpoint, loaded from a local file.
+"""Ultralytics YOLO adapter: person boxes from a YOLO (pose or detect) checkpoint, loaded from a local file; a bare
+Ultralytics asset name (``yolo11x.pt``) that is not present is downloaded by Ultralytics into the cache (online only).
 
-Written against Ultralytics 8.3-8.4 (``YOLO``, ``Results.boxes``); calls
+Written against Ultralytics 8.3-8.4 (``YOLO``, ``Results.boxes``, ``utils.downloads.attempt_download_asset``); calls
 into it go through ``dependency_calls`` so that a release without one of them is named in one line."""
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
@@ -15,6 +17,8 @@ import cv2
 import numpy as np
 import torch
 
+from posetrack_cli import zoo
+from posetrack_cli.config import DEFAULT_YOLO_WEIGHTS, DetectConfig
 from posetrack_cli.errors import WeightsError, dependency_calls, dependency_failure
 from posetrack_cli.nets.precision import autocast
 from posetrack_cli.records import Detections
@@ -31,6 +35,35 @@ def _ultralytics():
 
     cv2.setNumThreads(cv_threads)  # importing Ultralytics switches OpenCV threading off (cv2.setNumThreads(0))
     return ultralytics
+
+
+def local_yolo_weights(config: DetectConfig, offline: bool = False) -> DetectConfig:
+    """``config`` with ``yolo_weights`` as a local file: a path as given; a bare name (``yolo11x.pt``) from the
+    weights folder or the cache, else downloaded by Ultralytics into the cache, except offline."""
+    name = config.yolo_weights
+    if not name or Path(name).is_file() or Path(name).name != name:
+        return config
+    folder = zoo.cache_dir() / "ultralytics"
+    for path in (zoo.weights_dir() / name, folder / name):
+        if path.is_file():
+            return replace(config, yolo_weights=str(path))
+    if zoo.is_offline(offline):
+        raise WeightsError(f"YOLO weights {name} are neither a file nor in {zoo.weights_dir()} or {folder}, and "
+                           f"offline (--offline or {zoo.OFFLINE_ENV}=1) they are not downloaded; run once online "
+                           f"or pass an existing file (bundled: {DEFAULT_YOLO_WEIGHTS})")
+    folder.mkdir(parents=True, exist_ok=True)
+    with dependency_calls("YOLO"):
+        _ultralytics()
+        from ultralytics.utils.downloads import attempt_download_asset
+    try:
+        path = Path(attempt_download_asset(folder / name))
+    except Exception as exc:  # Ultralytics raises ConnectionError, OSError, ...: one line either way
+        raise WeightsError(f"cannot download YOLO weights {name} ({type(exc).__name__}: {exc}".split("\n")[0]
+                           + "); offline? pass an existing file") from None
+    if not path.is_file():
+        raise WeightsError(f"YOLO weights {name}: no such file, and Ultralytics has no asset of that name "
+                           f"(e.g. yolo11x.pt, yolo11m-pose.pt)")
+    return replace(config, yolo_weights=str(path))
 
 
 @functools.lru_cache(maxsize=4)
