@@ -247,11 +247,13 @@ def _on_sigterm(signum, frame) -> None:
 
 
 def _register_subcommands() -> None:
+    from posetrack_cli.cli_doctor import doctor_cmd
     from posetrack_cli.cli_eval import eval_cmd
     from posetrack_cli.cli_pose import pose_cmd
     from posetrack_cli.cli_train import train_cmd
     from posetrack_cli.cli_weights import weights
 
+    main.add_command(doctor_cmd)
     main.add_command(eval_cmd)
     main.add_command(pose_cmd)
     main.add_command(train_cmd)
