@@ -287,8 +287,8 @@ def smoke_check(clip: Path | None, config: PipelineConfig | None = None) -> Chec
 def _run_failure(exc: Exception) -> Check:
     error = exc if isinstance(exc, DependencyError) else dependency_failure(exc)
     if error is not None:
-        fix = "; or ".join(part for part in (error.hint, f"install a release of {error.package or 'it'} that has "
-                                                         f"it (pyproject.toml lists the supported ones)") if part)
+        fix = "; or ".join(part for part in (error.hint, f"install a release of {error.package or 'it'} that "
+                                                         "has it") if part)
         return Check("run", error.what, "FAIL", fix)
     if isinstance(exc, PosetrackError):
         return Check("run", str(exc), "FAIL", "as the message says")
