@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING
 from tqdm import tqdm
 
 from posetrack_cli.config import PipelineConfig
-from posetrack_cli.errors import InputError, OutputError, PosetrackError
+from posetrack_cli.download import Progress
+from posetrack_cli.errors import DependencyError, InputError, OutputError, PosetrackError
 from posetrack_cli.export.atomic import atomic_write
 from posetrack_cli.export.native import SCHEMA
 from posetrack_cli.pipeline import BoxSource, Stages, VideoResult, build_stages, result_config, run_video
@@ -116,13 +117,14 @@ def single_output_path(video: Path, out: Path) -> Path:
 
 
 def run_single(video: Path, out: Path, config: PipelineConfig, render: Path | None, quiet: bool,
-               boxes: BoxSource | None = None) -> VideoResult:
-    """One video or image-sequence folder (frames at ``config.sequence_fps``)."""
+               boxes: BoxSource | None = None, download: Progress | None = None) -> VideoResult:
+    """One video or image-sequence folder (frames at ``config.sequence_fps``); ``download`` sees the bytes of
+    weights downloaded on first use."""
     probe(video, config.sequence_fps)  # a bad input fails in a second, before any model is loaded
     out_json = single_output_path(video, out)
     for folder in {out_json.parent, *([render.parent] if render else [])}:
         check_writable(folder)
-    stages = build_stages(config, boxes)
+    stages = build_stages(config, boxes, download)
     bars = _Bars(quiet)
     try:
         return run_video(video, out_json, stages, render, bars.start, bars.frames)
@@ -211,8 +213,8 @@ def _remove_leftovers(targets: list[Path], overlay: Path | None) -> None:
 def _run_one(video: Path, out_json: Path, stages: Stages, render: Path | None, bars: _Bars) -> VideoResult:
     try:
         return run_video(video, out_json, stages, render, bars.start, bars.frames)
-    except OutputError:
-        raise  # a full disk or a read-only folder fails every later video too: the batch stops
+    except (OutputError, DependencyError):
+        raise  # a full disk, a read-only folder or a broken dependency fails every later video too: the batch stops
     except PosetrackError as exc:
         return VideoResult(str(video), str(out_json), "failed", error=str(exc))
     except (MemoryError, RuntimeError, ValueError, OSError) as exc:  # one bad video must not stop the batch
@@ -238,9 +240,10 @@ def _find_inputs(folder: Path) -> tuple[list[Path], list[VideoResult]]:
 
 def run_batch(folder: Path, out_dir: Path, config: PipelineConfig, render_dir: Path | None, resume: bool,
               quiet: bool, ray: RayConfig | None = None, limit: int | None = None,
-              boxes: BoxSource | None = None) -> list[VideoResult]:
+              boxes: BoxSource | None = None, download: Progress | None = None) -> list[VideoResult]:
     """``limit``: only the first N videos (sorted); ``boxes``: supplied person boxes instead of the detectors;
-    every video and image-sequence folder (frames at ``config.sequence_fps``) under ``folder`` is one item."""
+    every video and image-sequence folder (frames at ``config.sequence_fps``) under ``folder`` is one item;
+    ``download`` sees the bytes of weights downloaded on first use."""
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"--out {out_dir} is a file; a folder of videos needs an output folder")
     videos, results = _find_inputs(folder)
@@ -256,7 +259,7 @@ def run_batch(folder: Path, out_dir: Path, config: PipelineConfig, render_dir: P
     bars = _Bars(quiet, len(videos))
     current = None
     try:
-        stages = build_stages(config, boxes) if videos else None  # models are loaded once for the whole folder
+        stages = build_stages(config, boxes, download) if videos else None  # models load once for the whole folder
         for video, out_json in zip(videos, outputs):
             current, bars.done = (video, out_json), 0
             render = render_path(out_json, out_dir, render_dir)
@@ -276,7 +279,7 @@ def run_batch(folder: Path, out_dir: Path, config: PipelineConfig, render_dir: P
 
 
 def _stopped_row(video: Path, out_json: Path, exc: BaseException, frames: int) -> VideoResult:
-    if isinstance(exc, OutputError):
+    if isinstance(exc, (OutputError, DependencyError)):
         return VideoResult(str(video), str(out_json), "failed", frames=frames, error=str(exc))
     return VideoResult(str(video), str(out_json), "interrupted", frames=frames,
                        error=f"stopped by {type(exc).__name__} after {frames} frames (kept in the .jsonl)")

@@ -16,7 +16,8 @@ from posetrack_cli import __version__
 from posetrack_cli.config import OutputConfig, PipelineConfig, TrackConfig
 from posetrack_cli.cli_options import csv, detect_config, model_options, pose_config
 from posetrack_cli.cli_pose import boxes_options, load_box_source
-from posetrack_cli.errors import InputError, PosetrackError
+from posetrack_cli.cli_progress import DownloadBar
+from posetrack_cli.errors import InputError, PosetrackError, dependency_failure
 
 EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
 EXIT_TERMINATED = 143  # SIGTERM (128 + SIGTERM)
@@ -43,7 +44,7 @@ def build_config(opts: dict) -> PipelineConfig:
                           box_threshold=opts["export_box_threshold"])
     return PipelineConfig(detect_config(opts), pose_config(opts), track, output, device=opts["device"],
                           frame_batch=opts["frame_batch"], max_frames=opts["max_frames"], prefetch=opts["prefetch"],
-                          sequence_fps=opts["fps"])
+                          sequence_fps=opts["fps"], offline=opts["offline"])
 
 
 class _Group(click.Group):
@@ -63,8 +64,12 @@ class _Group(click.Group):
             ctx.exit(EXIT_TERMINATED)
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
             raise
-        except Exception as exc:  # a bug, not bad input: one line, the traceback only with -vv
-            logging.getLogger("posetrack_cli").debug("internal error", exc_info=True)
+        except Exception as exc:  # a broken dependency, else a bug: one line, the traceback only with -vv
+            logging.getLogger("posetrack_cli").debug("unexpected error", exc_info=True)
+            dependency = dependency_failure(exc)
+            if dependency is not None:
+                click.echo(f"error: {dependency}", err=True)
+                ctx.exit(dependency.exit_code)
             click.echo(f"internal error: {type(exc).__name__}: {exc}".split("\n")[0]
                        + " (rerun with -vv for the traceback and report it)", err=True)
             ctx.exit(EXIT_INTERNAL)
@@ -163,9 +168,10 @@ def run_cmd(source: Path, out: Path, render: Path | None, resume: bool, profile:
     boxes = load_box_source(opts)  # --boxes: supplied person boxes, no detector is loaded
     if batch:
         results = run_batch(source, out, config, render, resume=resume, quiet=quiet, limit=limit,
-                            boxes=boxes, ray=ray)
+                            boxes=boxes, ray=ray, download=None if quiet else DownloadBar())
     else:
-        results = [run_single(source, out, config, render, quiet=quiet, boxes=boxes)]
+        results = [run_single(source, out, config, render, quiet=quiet, boxes=boxes,
+                              download=None if quiet else DownloadBar())]
     _print_summary(results, profile)
     if boxes is not None and ray is None and boxes.unused_note():  # Ray workers use their own copies of the boxes
         click.echo(boxes.unused_note())
@@ -227,7 +233,10 @@ def _quiet_opencv(verbose: int) -> None:
 
     if verbose < 2:
         os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET for the FFmpeg inside OpenCV
-    import cv2
+    try:
+        import cv2
+    except ImportError:
+        return  # a broken OpenCV: the command that needs it says so in one line, `posetrack doctor` reports it
 
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_INFO if verbose >= 2
                                   else cv2.utils.logging.LOG_LEVEL_SILENT)
@@ -238,11 +247,13 @@ def _on_sigterm(signum, frame) -> None:
 
 
 def _register_subcommands() -> None:
+    from posetrack_cli.cli_doctor import doctor_cmd
     from posetrack_cli.cli_eval import eval_cmd
     from posetrack_cli.cli_pose import pose_cmd
     from posetrack_cli.cli_train import train_cmd
     from posetrack_cli.cli_weights import weights
 
+    main.add_command(doctor_cmd)
     main.add_command(eval_cmd)
     main.add_command(pose_cmd)
     main.add_command(train_cmd)

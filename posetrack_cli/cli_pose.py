@@ -51,7 +51,7 @@ def _config(opts: dict):
     from posetrack_cli.config import PipelineConfig
 
     return PipelineConfig(detect_config(opts), pose_config(opts, min_pose_score=opts["min_pose_score"]),
-                          device=opts["device"], frame_batch=opts["image_batch"])
+                          device=opts["device"], frame_batch=opts["image_batch"], offline=opts["offline"])
 
 
 def _images(inputs: tuple[Path, ...], image_root: Path | None, image_ids: Path | None):
@@ -84,6 +84,7 @@ def pose_cmd(images: tuple[Path, ...], out: Path, image_root: Path | None, limit
              quiet: bool, **opts) -> None:
     """Estimate the poses in still images (no tracking) and write COCO keypoint results."""
     from posetrack_cli.batch import check_writable
+    from posetrack_cli.cli_progress import DownloadBar
     from posetrack_cli.export.coco import write_results_list
     from posetrack_cli.pipeline import build_stages
 
@@ -92,7 +93,7 @@ def pose_cmd(images: tuple[Path, ...], out: Path, image_root: Path | None, limit
     listed = listed[:limit] if limit else listed
     boxes = load_box_source(opts, image_ids=ids)
     check_writable(out.parent)
-    stages = build_stages(config, boxes)
+    stages = build_stages(config, boxes, None if quiet else DownloadBar())
     run = _run_with_bar(listed, stages, config.frame_batch, box_threshold, quiet)
     write_results_list(out, run.results)
     for path, why in run.failed:

@@ -104,6 +104,8 @@ class PipelineConfig:
     time_forwards: bool = False  # time the network forwards for --profile's forward / overhead line: global module
     # hooks on every layer call and, on CUDA, a synchronisation per forward, so only when asked (a run-only setting)
     sequence_fps: float = DEFAULT_SEQUENCE_FPS  # frame rate given to image sequences (a folder stores none; --fps)
+    offline: bool = False  # never download weights (as POSETRACK_OFFLINE=1): --pose auto then runs the bundled
+    # yolo-crop estimator until MSPN weights are present, and --yolo-weights must be a local file (a run-only setting)
 
     def with_(self, **changes) -> PipelineConfig:
         return replace(self, **changes)

@@ -8,7 +8,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from posetrack_cli.errors import WeightsError
+from posetrack_cli.errors import WeightsError, dependency_calls
 from posetrack_cli.records import Detections
 
 
@@ -33,9 +33,13 @@ def _engine() -> tuple[int, ...]:
     return () if engine is None else (engine,)
 
 
+_NEEDS = dict(user="SSDLite", hint="--detectors yolo runs without it")  # cv2.dnn's API differs between versions
+
+
 class SsdLiteDetector:
     name = "ssdlite"
 
+    @dependency_calls(**_NEEDS)
     def __init__(self, graph: Path, text: Path, size: int = 300, min_score: float = 0.25) -> None:
         for path in (graph, text):
             if not path.is_file():
@@ -47,6 +51,7 @@ class SsdLiteDetector:
         self.size = size
         self.min_score = min_score
 
+    @dependency_calls(**_NEEDS)
     def detect(self, frames: Sequence[np.ndarray]) -> list[Detections]:
         if not frames:
             return []
