@@ -6,8 +6,7 @@ from typing import Sequence
 
 import numpy as np
 
-from posetrack_cli.config import (DEFAULT_SSDLITE_GRAPH, DEFAULT_SSDLITE_TEXT, DEFAULT_YOLO_WEIGHTS, DetectConfig,
-                                  resolve_path)
+from posetrack_cli.config import DEFAULT_SSDLITE_GRAPH, DEFAULT_YOLO_WEIGHTS, DetectConfig, resolve_path
 from posetrack_cli.detect.base import Detector, keep_plausible
 from posetrack_cli.detect.nms import nms
 from posetrack_cli.errors import PosetrackError
@@ -54,8 +53,7 @@ def _yolo(config: DetectConfig, device: str) -> Detector:
 def _ssdlite(config: DetectConfig, device: str) -> Detector:
     from posetrack_cli.detect.ssdlite import SsdLiteDetector
 
-    return SsdLiteDetector(resolve_path(config.ssdlite_graph, DEFAULT_SSDLITE_GRAPH),
-                           resolve_path(config.ssdlite_text, DEFAULT_SSDLITE_TEXT), config.ssdlite_size,
+    return SsdLiteDetector(resolve_path(config.ssdlite_graph, DEFAULT_SSDLITE_GRAPH), config.ssdlite_size,
                            config.min_score)
 
 

@@ -38,6 +38,7 @@ from torch import nn
 
 from posetrack_cli.config import PoseConfig
 from posetrack_cli.errors import PosetrackError, dependency_calls, dependency_failure
+from posetrack_cli.nets.onnx_session import cpu_session
 
 log = logging.getLogger(__name__)
 
@@ -155,11 +156,8 @@ def cached_export(net: nn.Module, input_size: tuple[int, int], scratch: Path) ->
 
 @dependency_calls("ONNX Runtime")
 def make_session(path: str | Path, threads: int | None = None):
-    ort = require_onnxruntime()
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads or torch.get_num_threads()  # the same CPU budget as PyTorch
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    require_onnxruntime()
+    return cpu_session(path, threads)  # the same CPU budget as PyTorch
 
 
 def output_convolutions(model) -> list[str]:
