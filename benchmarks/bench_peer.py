@@ -16,7 +16,7 @@ pay for loading. Variants alternate within each repetition; ratios are medians o
   ``yolo pose track`` command calls; --cli also times the two commands themselves (interpreter start included).
 
 Network-forward time is the pipeline's own measure (``posetrack run --profile``: forward hooks on the YOLO
-``nn.Module``, the SSDLite ``cv2.dnn`` forward, the MSPN forward); overhead = run time - forward time.
+``nn.Module``, the SSDLite ONNX Runtime forward, the MSPN forward); overhead = run time - forward time.
 
 On a GPU (--device cuda) both sides run there, YOLO in float32 on both (an MSPN/MDPN pose network would run in
 fp16); the CPU-only variants (1 thread, bf16) are left out unless named in --variants.

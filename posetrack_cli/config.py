@@ -12,13 +12,13 @@ from dataclasses import dataclass, field, replace
 # Bundled files live next to the package when installed from a checkout (editable install) or inside it when
 # installed as a wheel (``posetrack_cli/_data``); ``zoo.bundled_path`` resolves both.
 DEFAULT_YOLO_WEIGHTS = "yolo11n-pose.pt"
-DEFAULT_SSDLITE_GRAPH = "ssdlite_mobilenet_v2_person.pb"
-DEFAULT_SSDLITE_TEXT = "ssdlite_mobilenet_v2_person.pbtxt"
+DEFAULT_SSDLITE_GRAPH = "ssdlite_mobilenet_v2_person.onnx"
 DEFAULT_SEQUENCE_FPS = 25.0  # frames per second of a folder of frames (it stores none; PoseTrack states none either):
 # also the rate video.probe assumes for a container that reports none
 # TopDownEstimator runtimes: "auto" (onnx on a CPU with the onnx extra, else torch; pose.topdown.auto_runtime),
 # "torch" eager PyTorch, "compile" torch.compile (Inductor, frozen weights; CPU and CUDA), "onnx" / "int8" ONNX
 # Runtime float32 / int8 (CPU, the onnx extra)
+NETWORK_NAMES = ("mspn", "mdpn")  # the networks a model card may name (nets.registry.NETWORKS builds them)
 POSE_RUNTIMES = ("auto", "torch", "compile", "onnx", "int8")
 
 
@@ -31,9 +31,8 @@ class DetectConfig:
     yolo_weights: str | None = None  # path; None = bundled weights/yolo11n-pose.pt
     yolo_imgsz: int = 960  # YOLO inference size in pixels; at 640 YOLO11n misses the ~70 px people of the bundled
     # clip (0.5 people/frame vs 3.4 at 960 and 4.1 at 1280, which costs 2.2x the time of 960 on a CPU)
-    ssdlite_graph: str | None = None  # path to the frozen graph; None = bundled
-    ssdlite_text: str | None = None  # path to the cv2.dnn text graph; None = bundled
-    ssdlite_size: int = 300  # SSDLite input size in pixels (the graph's fixed_shape_resizer)
+    ssdlite_graph: str | None = None  # path to the SSDLite ONNX graph; None = bundled
+    ssdlite_size: int = 300  # SSDLite input size in pixels (the graph's fixed_shape_resizer; the only one it takes)
     bf16: bool = False  # YOLO in bf16 autocast on CPUs with native bf16 (AMX / AVX512-BF16; ignored elsewhere):
     # ~1.9x faster at imgsz 960, same boxes within IoU 0.95 (tests/pose/test_speed_paths.py); off = float32
 
@@ -105,6 +104,8 @@ class PipelineConfig:
     time_forwards: bool = False  # time the network forwards for --profile's forward / overhead line: global module
     # hooks on every layer call and, on CUDA, a synchronisation per forward, so only when asked (a run-only setting)
     sequence_fps: float = DEFAULT_SEQUENCE_FPS  # frame rate given to image sequences (a folder stores none; --fps)
+    offline: bool = False  # never download weights (as POSETRACK_OFFLINE=1): --pose auto then runs the bundled
+    # yolo-crop estimator until MSPN weights are present, and --yolo-weights must be a local file (a run-only setting)
 
     def with_(self, **changes) -> PipelineConfig:
         return replace(self, **changes)

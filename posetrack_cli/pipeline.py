@@ -17,10 +17,12 @@ import numpy as np
 from posetrack_cli.config import DEFAULT_YOLO_WEIGHTS, PipelineConfig, PoseConfig
 from posetrack_cli.detect.base import Detector, keep_plausible
 from posetrack_cli.detect.ensemble import build_detector, fuse
+from posetrack_cli.detect.yolo import local_yolo_weights
 from posetrack_cli.device import resolve_device
 from posetrack_cli.export import native, write_extra_formats
 from posetrack_cli.geometry import box_areas, oks_nms
 from posetrack_cli.io.background import BackgroundWriter, prefetch
+from posetrack_cli.io.download import Progress
 from posetrack_cli.io.sources import iter_timed_frames, probe, truncation_note
 from posetrack_cli.nets.forward_time import ForwardClock
 from posetrack_cli.pose.base import PoseEstimator
@@ -31,11 +33,9 @@ from posetrack_cli.render import render_video
 from posetrack_cli.track.propagate import make_propagator
 from posetrack_cli.track.smoothing import KeypointSmoother
 from posetrack_cli.track.tracker import PoseTracker
-from posetrack_cli.zoo import auto_card, resolve_path
+from posetrack_cli.zoo import DEFAULT_CARD, choose_auto, resolve_path
 
 log = logging.getLogger(__name__)
-
-DEFAULT_POSE_CARD = "mspn-2x50-coco"  # the MDPN/MSPN default: 2xMSPN-50, COCO val2017 AP 0.754 (MMPose zoo)
 
 
 @dataclass
@@ -62,9 +62,10 @@ def box_source_names(config: PipelineConfig, boxes: BoxSource | None) -> list[st
     return [getattr(boxes, "name", "supplied")] if boxes is not None else list(config.detect.detectors)
 
 
-def build_estimator(config: PipelineConfig, device: str) -> PoseEstimator:
+def build_estimator(config: PipelineConfig, device: str, download: Progress | None = None) -> PoseEstimator:
     """The chosen pose model. ``auto`` takes the best model card whose weights are present (or the default MSPN
-    card with ``--pose-weights``) and otherwise falls back to the bundled YOLO crop estimator, saying so once."""
+    card with ``--pose-weights``), else downloads the default card's weights (online; ``download`` sees the bytes),
+    else falls back to the bundled YOLO crop estimator, saying why in one line."""
     pose = config.pose
     yolo_weights = resolve_path(config.detect.yolo_weights, DEFAULT_YOLO_WEIGHTS)
     speed = dict(runtime=pose.runtime, cpu_bf16=pose.bf16)
@@ -72,12 +73,13 @@ def build_estimator(config: PipelineConfig, device: str) -> PoseEstimator:
         return _yolo_crop(yolo_weights, pose, device)
     if pose.model != "auto":
         return TopDownEstimator.from_card(pose.model, pose, resolve_device(device), weights=pose.weights, **speed)
-    card = DEFAULT_POSE_CARD if pose.weights else getattr(auto_card(), "name", None)
-    if card is not None:
-        return TopDownEstimator.from_card(card, pose, resolve_device(device), weights=pose.weights, **speed)
-    log.warning("no MSPN/MDPN weights found (see `posetrack weights list`); using the bundled yolo-crop pose "
-                "estimator")
-    return _yolo_crop(yolo_weights, pose, device)
+    if pose.weights:  # a file of the default card
+        return TopDownEstimator.from_card(DEFAULT_CARD, pose, resolve_device(device), weights=pose.weights, **speed)
+    choice = choose_auto(config.offline, download)
+    if choice.card is None:
+        log.warning("%s", choice.note)
+        return _yolo_crop(yolo_weights, pose, device)
+    return TopDownEstimator.from_card(choice.card.name, pose, resolve_device(device), **speed)
 
 
 def _yolo_crop(weights: Path, pose: PoseConfig, device: str) -> PoseEstimator:
@@ -86,11 +88,15 @@ def _yolo_crop(weights: Path, pose: PoseConfig, device: str) -> PoseEstimator:
     return YoloCropEstimator(weights, pose, device, bf16=pose.bf16)
 
 
-def build_stages(config: PipelineConfig, boxes: BoxSource | None = None) -> Stages:
-    """The models; with supplied ``boxes`` (``--boxes``) no detector is loaded."""
+def build_stages(config: PipelineConfig, boxes: BoxSource | None = None,
+                 download: Progress | None = None) -> Stages:
+    """The models; with supplied ``boxes`` (``--boxes``) no detector is loaded. Weights that are not present are
+    downloaded unless ``config.offline`` (``download`` sees the bytes of the pose weights)."""
     device = str(resolve_device(config.device))
-    detector = build_detector(config.detect, device) if boxes is None else None
-    return Stages(detector, build_estimator(config, device), config, boxes)
+    uses_yolo = (boxes is None and "yolo" in config.detect.detectors) or config.pose.model in ("auto", "yolo-crop")
+    local = config.with_(detect=local_yolo_weights(config.detect, config.offline)) if uses_yolo else config
+    detector = build_detector(local.detect, device) if boxes is None else None
+    return Stages(detector, build_estimator(local, device, download), config, boxes)
 
 
 def suppress_poses(poses: Poses, min_score: float, oks_threshold: float) -> Poses:
@@ -288,7 +294,8 @@ def write_outputs(info: VideoInfo, out_json: Path, config: PipelineConfig, rende
     return stats
 
 
-RUN_ONLY_FIELDS = ("prefetch", "time_forwards")  # settings that change how fast a run is, never its results
+RUN_ONLY_FIELDS = ("prefetch", "time_forwards", "offline")  # settings that change how fast a run is (or whether it
+# may download weights), never its results: the models that ran are recorded under ``models``
 
 
 def result_config(config: PipelineConfig) -> dict:

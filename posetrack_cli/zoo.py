@@ -2,18 +2,15 @@
 
 A model card (``models/<name>.yaml``) is data: network and its arguments, input size, normalisation, keypoint set
 and the weights file with its URL and sha256. Weights are looked up in this order: an explicit path, the bundled
-``weights/`` folder, the cache (``$POSETRACK_CACHE`` or ``~/.cache/posetrack``), then (only when asked) downloaded
-into the cache with a progress bar, sha256-checked and renamed into place.
+``weights/`` folder, the cache (``$POSETRACK_CACHE`` or ``~/.cache/posetrack``), then (only when asked, and never
+offline: ``POSETRACK_OFFLINE=1``) downloaded into the cache from the card's URL, or from ``$POSETRACK_WEIGHTS_URL``/
+<file> when that mirror is set (``download.download``: resumed, sha256-checked, renamed into place).
 """
 
 from __future__ import annotations
 
-import hashlib
-import http.client
 import logging
 import os
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,14 +19,19 @@ from typing import Any
 
 import yaml
 
+from posetrack_cli.config import NETWORK_NAMES
 from posetrack_cli.errors import PosetrackError, WeightsError
-from posetrack_cli.nets.registry import NETWORKS
+from posetrack_cli.io.download import DownloadError, Progress, download, sha256_of
 from posetrack_cli.records import SKELETONS
 
 log = logging.getLogger(__name__)
 
 _CHECKOUT_ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINT_LAYOUTS = ("auto", "mmpose1", "mmpose0", "megvii")  # nets.checkpoint.LAYOUTS
+DEFAULT_CARD = "mspn-2x50-coco"  # the papers' network for --pose auto: 2xMSPN-50, COCO val2017 AP 0.754 (MMPose
+# zoo), downloaded on first use when no card's weights are present
+OFFLINE_ENV = "POSETRACK_OFFLINE"  # "1": never download (as --offline)
+WEIGHTS_URL_ENV = "POSETRACK_WEIGHTS_URL"  # a base URL (a mirror) that serves the cards' files by name
 
 
 def _resource_dir(package: str, checkout_folder: str) -> Path:
@@ -66,6 +68,11 @@ def resolve_path(value: str | None, default_name: str) -> Path:
 def cache_dir() -> Path:
     """Downloaded weights: ``$POSETRACK_CACHE`` or ``~/.cache/posetrack``."""
     return Path(os.environ.get("POSETRACK_CACHE") or Path.home() / ".cache" / "posetrack").expanduser()
+
+
+def is_offline(requested: bool = False) -> bool:
+    """No downloads: asked for (``--offline``, ``PipelineConfig.offline``) or ``POSETRACK_OFFLINE=1``."""
+    return requested or os.environ.get(OFFLINE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 # ------------------------------------------------------------------------------------------------- model cards
@@ -109,8 +116,8 @@ class ModelCard:
     coco_ap: float | None = None  # published COCO val2017 AP, used to rank cards for the "auto" choice
 
     def __post_init__(self) -> None:
-        if self.network not in NETWORKS:
-            raise ValueError(f"unknown network {self.network!r}: use one of {tuple(NETWORKS)}")
+        if self.network not in NETWORK_NAMES:
+            raise ValueError(f"unknown network {self.network!r}: use one of {NETWORK_NAMES}")
         if self.color not in ("rgb", "bgr"):
             raise ValueError(f"color must be rgb or bgr, got {self.color!r}")
         if self.skeleton not in SKELETONS:
@@ -150,14 +157,6 @@ def load_card(name: str) -> ModelCard:
 
 
 # ------------------------------------------------------------------------------------------------ weights files
-def sha256_of(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def verify_file(path: str | os.PathLike, card: ModelCard) -> str:
     """Check ``path`` against the card's sha256 (prefix); returns the full digest, raises ``WeightsError``.
     A card without a published digest accepts any readable file (the loader still checks every key and shape)."""
@@ -195,10 +194,20 @@ def missing_weights_message(card: ModelCard) -> str:
             f"put the file there or pass --pose-weights PATH")
 
 
+def weights_url(card: ModelCard) -> str | None:
+    """Where the card's file is downloaded from: ``$POSETRACK_WEIGHTS_URL/<file>`` when that mirror is set (only for
+    files with a published sha256), else the card's URL; None when there is none."""
+    base = os.environ.get(WEIGHTS_URL_ENV, "").strip()
+    if base and card.weights.sha256:
+        return f"{base.rstrip('/')}/{card.weights.file}"
+    return card.weights.url
+
+
 def resolve_weights(card: ModelCard, explicit: str | None = None, allow_download: bool = False, *,
-                    progress: bool = False) -> Path:
+                    progress: Progress | None = None) -> Path:
     """The weights file for ``card``: ``explicit`` (taken as is: fine-tuned files differ from the public one),
-    else the bundled folder or the cache (sha256-checked), else a download into the cache when allowed."""
+    else the bundled folder or the cache (sha256-checked), else a download into the cache when allowed (and not
+    offline), reported to ``progress``."""
     if explicit:
         path = Path(explicit).expanduser()
         if not path.is_file():
@@ -208,43 +217,12 @@ def resolve_weights(card: ModelCard, explicit: str | None = None, allow_download
     if found is not None:
         verify_file(found, card)
         return found
-    if allow_download and card.weights.url:
-        return download(card.weights.url, cache_dir() / card.weights.file, card.weights.sha256, progress=progress)
+    url = weights_url(card)
+    if allow_download and url and is_offline():
+        raise WeightsError(f"{missing_weights_message(card)} (not downloaded: {OFFLINE_ENV} is set)")
+    if allow_download and url:
+        return download(url, cache_dir() / card.weights.file, card.weights.sha256, progress)
     raise WeightsError(missing_weights_message(card))
-
-
-def download(url: str, dest: Path, sha256: str, progress: bool = False, timeout: float = 30.0) -> Path:
-    """Download ``url`` to ``dest`` through a temporary file beside it; the sha256 must start with ``sha256``."""
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        digest = _fetch(url, tmp, dest.name, progress, timeout)
-        if not digest.startswith(sha256):
-            raise WeightsError(f"download of {url} has sha256 {digest[:12]}..., expected {sha256}; nothing was saved")
-        os.replace(tmp, dest)
-    except (urllib.error.URLError, http.client.HTTPException, OSError, RuntimeError, ValueError) as exc:
-        reason = getattr(exc, "reason", None) or exc
-        raise WeightsError(f"cannot download {url} ({reason}); offline? put {dest.name} into {dest.parent} "
-                           f"or pass --pose-weights PATH") from None
-    finally:
-        tmp.unlink(missing_ok=True)
-    log.info("downloaded %s to %s", url, dest)
-    return dest
-
-
-def _fetch(url: str, path: Path, label: str, progress: bool, timeout: float) -> str:
-    """Stream ``url`` into ``path`` (tqdm bar when ``progress``); returns the sha256 hex digest."""
-    from tqdm import tqdm
-
-    digest = hashlib.sha256()
-    with urllib.request.urlopen(url, timeout=timeout) as response, open(path, "wb") as out:
-        total = int(response.headers.get("Content-Length") or 0) or None
-        with tqdm(total=total, unit="B", unit_scale=True, desc=label, disable=not progress) as bar:
-            while block := response.read(1 << 20):
-                out.write(block)
-                digest.update(block)
-                bar.update(len(block))
-    return digest.hexdigest()
 
 
 def auto_card(network: str | None = None) -> ModelCard | None:
@@ -252,3 +230,30 @@ def auto_card(network: str | None = None) -> ModelCard | None:
     cards = [load_card(name) for name in list_cards()]
     present = [c for c in cards if (network is None or c.network == network) and locate_weights(c) is not None]
     return max(present, key=lambda c: c.coco_ap or 0.0, default=None)
+
+
+@dataclass(frozen=True)
+class AutoChoice:
+    """What ``--pose auto`` runs: ``card``, or the bundled yolo-crop estimator (``card`` None) for the reason in
+    ``note`` (one line, with how to get MSPN)."""
+
+    card: ModelCard | None
+    note: str = ""
+
+
+def choose_auto(offline: bool = False, progress: Progress | None = None) -> AutoChoice:
+    """The best card whose weights are present; else ``DEFAULT_CARD`` with its weights downloaded into the cache
+    (online only); else no card, and a note saying why."""
+    present = auto_card()
+    if present is not None:
+        return AutoChoice(present)
+    card = load_card(DEFAULT_CARD)
+    then = (f"using the bundled yolo-crop pose estimator; for {card.name} run `posetrack weights fetch {card.name}` "
+            f"where there is internet, or pass --pose-weights PATH")
+    if is_offline(offline):
+        return AutoChoice(None, f"offline (--offline or {OFFLINE_ENV}=1): {card.name} weights not downloaded; {then}")
+    try:
+        resolve_weights(card, allow_download=True, progress=progress)
+    except DownloadError as exc:
+        return AutoChoice(None, f"{card.name} weights not downloaded ({exc.reason}); {then}")
+    return AutoChoice(card)

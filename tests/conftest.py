@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_CLIP = ROOT / "examples" / "vtest.avi"
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
+os.environ.setdefault("POSETRACK_OFFLINE", "1")  # --pose auto never tries to download; download tests unset it
 os.environ.setdefault("YOLO_VERBOSE", "False")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 

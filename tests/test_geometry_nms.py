@@ -3,7 +3,6 @@ import pytest
 
 from posetrack_cli.detect.base import keep_plausible
 from posetrack_cli.detect.ensemble import fuse
-from posetrack_cli.detect.ssdlite import parse_ssd_output
 from posetrack_cli.geometry import iou_matrix, nms
 from posetrack_cli.records import Detections
 
@@ -35,16 +34,6 @@ def test_fuse_keeps_best_box_per_person_and_its_source():
     # The SSD box (0.95) wins over the overlapping YOLO box (IoU 190/210 = 0.905 > 0.6).
     np.testing.assert_allclose(fused.boxes_xyxy, [[1, 0, 11, 20], [100, 100, 110, 120], [50, 50, 60, 70]])
     assert fused.sources.tolist() == [1, 1, 0]
-
-
-def test_parse_ssd_output_scales_to_pixels_and_filters():
-    out = np.array([[[[0, 1, 0.9, 0.1, 0.2, 0.3, 0.6],
-                      [0, 1, 0.1, 0.0, 0.0, 1.0, 1.0],
-                      [1, 1, 0.8, 0.5, 0.5, 1.0, 1.0]]]], np.float32)
-    dets = parse_ssd_output(out, [(100, 200, 3), (10, 20, 3)], min_score=0.25)
-    np.testing.assert_allclose(dets[0].boxes_xyxy, [[20, 20, 60, 60]])
-    np.testing.assert_allclose(dets[1].boxes_xyxy, [[10, 5, 20, 10]])
-    assert dets[0].scores.tolist() == pytest.approx([0.9])
 
 
 def test_keep_plausible_clips_and_drops():

@@ -9,7 +9,6 @@ import json
 import threading
 import time
 
-import cv2
 import pytest
 from click.testing import CliRunner
 from conftest import EXAMPLE_CLIP
@@ -125,14 +124,14 @@ def test_forward_clock_measures_inside_the_run_and_detaches(stages, tmp_path):
     from torch.nn.modules import module as torch_module
 
     det = stages.detector.detectors[0]
-    net_before = det.net
+    predict_before = det._predict
     timed = dataclasses.replace(stages, config=stages.config.with_(time_forwards=True))
     for name in ("first", "second"):
         result = run_video(EXAMPLE_CLIP, tmp_path / name / "t.json", timed)
         assert 0.5 * result.seconds < result.forward_seconds < result.seconds
     untimed = run_video(EXAMPLE_CLIP, tmp_path / "untimed" / "t.json", stages)  # no --profile: no hooks at all
     assert untimed.forward_seconds == 0.0
-    assert det.net is net_before and isinstance(det.net, cv2.dnn.Net)
+    assert det._predict == predict_before and det._predict.__self__ is det.session  # the session's own run again
     assert not torch_module._global_forward_hooks and not torch_module._global_forward_pre_hooks
 
 

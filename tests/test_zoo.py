@@ -34,6 +34,7 @@ def folders(tmp_path, monkeypatch):
     monkeypatch.setattr(zoo, "weights_dir", lambda: tmp_path / "weights")
     monkeypatch.setattr(zoo, "models_dir", lambda: tmp_path / "models")
     monkeypatch.setenv("POSETRACK_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("POSETRACK_OFFLINE", raising=False)  # these tests download (from file:// URLs)
     return tmp_path
 
 

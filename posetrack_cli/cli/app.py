@@ -1,8 +1,13 @@
 """The ``posetrack`` command group: logging, signals, and the one place where errors become one line on stderr
-and an exit code (never a traceback). The subcommands live in their own modules and are added in ``__init__``."""
+and an exit code (never a traceback).
+
+Subcommands are modules of this package, imported by name when they are used (click's documented lazy loading):
+``posetrack doctor`` must start when a dependency of the pipeline (OpenCV, torch) is broken, to report it, and a
+subcommand whose dependencies fail to import says so in one line instead of taking every other command down."""
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import signal
@@ -11,7 +16,7 @@ import threading
 import click
 
 from posetrack_cli import __version__
-from posetrack_cli.errors import PosetrackError, one_line
+from posetrack_cli.errors import PosetrackError, dependency_failure, one_line
 
 EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
 EXIT_TERMINATED = 143  # SIGTERM (128 + SIGTERM)
@@ -23,8 +28,24 @@ class Terminated(BaseException):
     BaseException, like KeyboardInterrupt, so that no ``except Exception`` on the way swallows it)."""
 
 
+# subcommand -> its click object in the module posetrack_cli.cli.<subcommand>
+SUBCOMMANDS = {"run": "run_cmd", "render": "render_cmd", "pose": "pose_cmd", "eval": "eval_cmd",
+               "train": "train_cmd", "weights": "weights", "doctor": "doctor_cmd"}
+
+
 class _Group(click.Group):
     """Maps library errors to one line on stderr and an exit code; no traceback except for bugs with -vv."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(SUBCOMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in SUBCOMMANDS:
+            return None
+        try:
+            return getattr(importlib.import_module(f"{__package__}.{name}"), SUBCOMMANDS[name])
+        except (ImportError, AttributeError) as exc:  # a broken dependency: the command says so when run
+            return _unavailable(name, exc)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -40,8 +61,12 @@ class _Group(click.Group):
             ctx.exit(EXIT_TERMINATED)
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
             raise
-        except Exception as exc:  # a bug, not bad input: one line, the traceback only with -vv
-            logging.getLogger("posetrack_cli").debug("internal error", exc_info=True)
+        except Exception as exc:  # a broken dependency, else a bug: one line, the traceback only with -vv
+            logging.getLogger("posetrack_cli").debug("unexpected error", exc_info=True)
+            dependency = dependency_failure(exc)
+            if dependency is not None:
+                click.echo(f"error: {dependency}", err=True)
+                ctx.exit(dependency.exit_code)
             click.echo(f"internal error: {one_line(exc)}"
                        + " (rerun with -vv for the traceback and report it)", err=True)
             ctx.exit(EXIT_INTERNAL)
@@ -59,12 +84,26 @@ def main(verbose: int) -> None:
         signal.signal(signal.SIGTERM, _on_sigterm)  # stop cleanly: files close, the batch summary is written
 
 
+def _unavailable(name: str, exc: Exception) -> click.Command:
+    error = dependency_failure(exc) or exc
+    help_line = f"Unavailable: {one_line(error, with_type=False)}"
+
+    def fail(**_) -> None:
+        raise error
+
+    return click.Command(name, callback=fail, help=help_line, context_settings={"ignore_unknown_options": True},
+                         params=[click.Argument(["args"], nargs=-1, type=click.UNPROCESSED)])
+
+
 def _quiet_opencv(verbose: int) -> None:
     """OpenCV's own stderr lines ("[ERROR:0@0.1] global cap_ffmpeg_impl.hpp ... Could not find decoder") would
     follow our one-line errors; they are shown only with -vv."""
     if verbose < 2:
         os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET for the FFmpeg inside OpenCV
-    import cv2
+    try:
+        import cv2
+    except ImportError:
+        return  # a broken OpenCV: the command that needs it says so in one line, `posetrack doctor` reports it
 
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_INFO if verbose >= 2
                                   else cv2.utils.logging.LOG_LEVEL_SILENT)

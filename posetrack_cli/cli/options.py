@@ -56,6 +56,9 @@ def model_options(command):
         click.option("--fp16/--no-fp16", default=_POSE.amp, show_default=True,
                      help="MSPN/MDPN in fp16 on CUDA (ignored on a CPU); --no-fp16 runs float32."),
         click.option("--device", default=PipelineConfig().device, show_default=True, help="auto, cpu, cuda or cuda:N."),
+        click.option("--offline", is_flag=True, default=PipelineConfig().offline,
+                     help="Never download weights (also POSETRACK_OFFLINE=1): --pose auto runs the bundled yolo-crop "
+                          "until MSPN weights are present; --yolo-weights must be a local file."),
     ]
     for option in reversed(options):
         command = option(command)

@@ -11,18 +11,19 @@ from pathlib import Path
 import click
 
 from posetrack_cli.cli.options import boxes_options, detect_config, load_box_source, model_options, pose_config
+from posetrack_cli.cli.progress import DownloadBar
 from posetrack_cli.config import PipelineConfig, PoseConfig
 from posetrack_cli.detect.supplied import load_image_ids
 from posetrack_cli.export.coco import write_results_list
 from posetrack_cli.pipeline import build_stages
-from posetrack_cli.runs.folder import check_writable
+from posetrack_cli.runs.outputs import check_writable
 from posetrack_cli.runs.stills import DEFAULT_BOX_THRESHOLD, images_from_annotation, images_from_paths, run_stills
 
 
 def _config(opts: dict) -> PipelineConfig:
     """The ``pose`` options as the library's ``PipelineConfig`` (every default comes from the config classes)."""
     return PipelineConfig(detect_config(opts), pose_config(opts, min_pose_score=opts["min_pose_score"]),
-                          device=opts["device"], frame_batch=opts["image_batch"])
+                          device=opts["device"], frame_batch=opts["image_batch"], offline=opts["offline"])
 
 
 def _images(inputs: tuple[Path, ...], image_root: Path | None, image_ids: Path | None):
@@ -56,7 +57,7 @@ def pose_cmd(images: tuple[Path, ...], out: Path, image_root: Path | None, limit
     listed = listed[:limit] if limit else listed
     boxes = load_box_source(opts, image_ids=ids)
     check_writable(out.parent)
-    stages = build_stages(config, boxes)
+    stages = build_stages(config, boxes, None if quiet else DownloadBar())
     run = _run_with_bar(listed, stages, config.frame_batch, box_threshold, quiet)
     write_results_list(out, run.results)
     for path, why in run.failed:

@@ -1,4 +1,5 @@
-"""Progress bars (tqdm) for the ``runs.progress.Progress`` protocol."""
+"""Progress bars (tqdm) for the library's small protocols: ``VideoBars`` and ``FrameBar`` draw
+``runs.progress.Progress``, ``DownloadBar`` draws ``io.download.Progress``."""
 
 from __future__ import annotations
 
@@ -62,6 +63,27 @@ class FrameBar:
         self.finished_videos += 1
         if self.bar is not None:
             self.bar.set_postfix_str(f"{self.finished_videos}/{self.videos} videos")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+class DownloadBar:
+    """A tqdm bar in bytes for each download (on stderr); a resumed download starts at the bytes it already had."""
+
+    def __init__(self) -> None:
+        self.bar: tqdm | None = None
+
+    def start(self, label: str, total: int | None, done: int) -> None:
+        self.close()
+        self.bar = tqdm(total=total, initial=done, unit="B", unit_scale=True, unit_divisor=1024, desc=label,
+                        dynamic_ncols=True)
+
+    def advance(self, n: int) -> None:
+        if self.bar is not None:
+            self.bar.update(n)
 
     def close(self) -> None:
         if self.bar is not None:

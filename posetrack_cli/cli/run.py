@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from posetrack_cli.cli.options import boxes_options, csv, detect_config, load_box_source, model_options, pose_config
-from posetrack_cli.cli.progress import FrameBar, VideoBars
+from posetrack_cli.cli.progress import DownloadBar, FrameBar, VideoBars
 from posetrack_cli.cli.summary import format_summary
 from posetrack_cli.config import OutputConfig, PipelineConfig, TrackConfig
 from posetrack_cli.errors import InputError, PosetrackError
@@ -40,7 +40,7 @@ def build_config(opts: dict) -> PipelineConfig:
                           box_threshold=opts["export_box_threshold"])
     return PipelineConfig(detect_config(opts), pose_config(opts), track, output, device=opts["device"],
                           frame_batch=opts["frame_batch"], max_frames=opts["max_frames"], prefetch=opts["prefetch"],
-                          sequence_fps=opts["fps"])
+                          sequence_fps=opts["fps"], offline=opts["offline"])
 
 
 @click.command("run")
@@ -125,12 +125,13 @@ def run_cmd(source: Path, out: Path, render: Path | None, resume: bool, profile:
         raise InputError(f"--ray runs a folder of videos; {source} is one input (put it in a folder, and use "
                          "--chunk-frames to split a long video)")
     boxes = load_box_source(opts)  # --boxes: supplied person boxes, no detector is loaded
+    download = None if quiet else DownloadBar()  # weights downloaded on first use
     if batch and ray is not None:  # the same videos, outputs, resume and summary, run by workers of a Ray cluster
         results = run_batch(source, out, config, render, resume, FrameBar(quiet), RayExecutor(ray), limit, boxes)
     elif batch:
-        results = run_batch(source, out, config, render, resume, VideoBars(quiet), None, limit, boxes)
+        results = run_batch(source, out, config, render, resume, VideoBars(quiet), None, limit, boxes, download)
     else:
-        results = [run_single(source, out, config, render, VideoBars(quiet), boxes)]
+        results = [run_single(source, out, config, render, VideoBars(quiet), boxes, download)]
     _print_summary(results, profile)
     if boxes is not None and ray is None and boxes.unused_note():  # Ray workers use their own copies of the boxes
         click.echo(boxes.unused_note())

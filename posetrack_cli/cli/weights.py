@@ -11,6 +11,7 @@ import sys
 import click
 
 from posetrack_cli import zoo
+from posetrack_cli.cli.progress import DownloadBar
 from posetrack_cli.errors import PosetrackError, WeightsError
 
 
@@ -83,7 +84,7 @@ def verify(names: tuple[str, ...]) -> None:
 def fetch(name: str) -> None:
     """Download NAME's weights into the cache (with a progress bar) and check their sha256."""
     card = zoo.load_card(name)
-    if card.weights.url is None:
+    if zoo.weights_url(card) is None:
         raise WeightsError(zoo.missing_weights_message(card))
-    path = zoo.resolve_weights(card, allow_download=True, progress=True)
+    path = zoo.resolve_weights(card, allow_download=True, progress=DownloadBar())
     click.echo(f"{card.name}: {path}")

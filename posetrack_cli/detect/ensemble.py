@@ -6,7 +6,7 @@ from typing import Sequence
 
 import numpy as np
 
-from posetrack_cli.config import DEFAULT_SSDLITE_GRAPH, DEFAULT_SSDLITE_TEXT, DEFAULT_YOLO_WEIGHTS, DetectConfig
+from posetrack_cli.config import DEFAULT_SSDLITE_GRAPH, DEFAULT_YOLO_WEIGHTS, DetectConfig
 from posetrack_cli.detect.base import Detector, keep_plausible
 from posetrack_cli.detect.ssdlite import SsdLiteDetector
 from posetrack_cli.detect.yolo import YoloDetector
@@ -48,8 +48,7 @@ def _yolo(config: DetectConfig, device: str) -> Detector:
 
 
 def _ssdlite(config: DetectConfig, device: str) -> Detector:
-    return SsdLiteDetector(resolve_path(config.ssdlite_graph, DEFAULT_SSDLITE_GRAPH),
-                           resolve_path(config.ssdlite_text, DEFAULT_SSDLITE_TEXT), config.ssdlite_size,
+    return SsdLiteDetector(resolve_path(config.ssdlite_graph, DEFAULT_SSDLITE_GRAPH), config.ssdlite_size,
                            config.min_score)
 
 

@@ -3,15 +3,48 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from posetrack_cli.nets.yolo import load_yolo, predict
+from posetrack_cli import zoo
+from posetrack_cli.config import DEFAULT_YOLO_WEIGHTS, DetectConfig
+from posetrack_cli.errors import WeightsError, dependency_calls, one_line
+from posetrack_cli.nets.yolo import load_yolo, predict, ultralytics_module
 from posetrack_cli.records import Detections
 
 log = logging.getLogger(__name__)
+
+
+def local_yolo_weights(config: DetectConfig, offline: bool = False) -> DetectConfig:
+    """``config`` with ``yolo_weights`` as a local file: a path as given; a bare name (``yolo11x.pt``) from the
+    weights folder or the cache, else downloaded by Ultralytics into the cache, except offline."""
+    name = config.yolo_weights
+    if not name or Path(name).is_file() or Path(name).name != name:
+        return config
+    folder = zoo.cache_dir() / "ultralytics"
+    for path in (zoo.weights_dir() / name, folder / name):
+        if path.is_file():
+            return replace(config, yolo_weights=str(path))
+    if zoo.is_offline(offline):
+        raise WeightsError(f"YOLO weights {name} are neither a file nor in {zoo.weights_dir()} or {folder}, and "
+                           f"offline (--offline or {zoo.OFFLINE_ENV}=1) they are not downloaded; run once online "
+                           f"or pass an existing file (bundled: {DEFAULT_YOLO_WEIGHTS})")
+    folder.mkdir(parents=True, exist_ok=True)
+    with dependency_calls("YOLO"):
+        ultralytics_module()
+        from ultralytics.utils.downloads import attempt_download_asset
+    try:
+        path = Path(attempt_download_asset(folder / name))
+    except Exception as exc:  # Ultralytics raises ConnectionError, OSError, ...: one line either way
+        raise WeightsError(f"cannot download YOLO weights {name} ({one_line(exc)}); offline? pass an existing file"
+                           ) from None
+    if not path.is_file():
+        raise WeightsError(f"YOLO weights {name}: no such file, and Ultralytics has no asset of that name "
+                           f"(e.g. yolo11x.pt, yolo11m-pose.pt)")
+    return replace(config, yolo_weights=str(path))
 
 
 class YoloDetector:
@@ -30,6 +63,7 @@ class YoloDetector:
         self.min_score = min_score
         self.bf16 = bf16
 
+    @dependency_calls("YOLO")
     def detect(self, frames: Sequence[np.ndarray]) -> list[Detections]:
         if not frames:
             return []

@@ -6,8 +6,8 @@
   detector and the yolo-crop estimator (Ultralytics' letterboxing and NMS are outside them; it runs a private copy of
   the model, hence global hooks rather than hooks on the model it was given), MSPN/MDPN; nothing else in the
   pipeline is an ``nn.Module``;
-- a ``cv2.dnn.Net`` held as ``.net`` by one of ``models`` or their ``.detectors`` (SSDLite): its ``forward`` calls;
-- a ``_predict`` callable of one of ``models`` (``TopDownEstimator`` on the ONNX Runtime runtimes): its calls.
+- a ``_predict`` callable of one of ``models`` or their ``.detectors`` (the SSDLite detector's ONNX Runtime
+  session, ``TopDownEstimator`` on the ONNX Runtime runtimes): its calls.
 
 On CUDA the clock synchronises the device at the start and end of every forward, so that the seconds are the
 forward's and not the time to queue it (this costs a little overlap between the CPU and the GPU). Nested forwards
@@ -27,17 +27,6 @@ import torch
 def _sync() -> None:
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         torch.cuda.synchronize()
-
-
-class _TimedNet:
-    """A ``cv2.dnn.Net`` stand-in whose ``forward`` is timed (the C++ object's methods cannot be replaced)."""
-
-    def __init__(self, net, clock: ForwardClock) -> None:
-        self._net = net
-        self.forward = clock.wrap(net.forward)
-
-    def __getattr__(self, name):
-        return getattr(self._net, name)
 
 
 class ForwardClock:
@@ -93,19 +82,7 @@ class ForwardClock:
             return
         for child in getattr(model, "detectors", ()):
             self._attach(child, undo)
-        if _is_cv2_net(getattr(model, "net", None)):
-            net = model.net
-            model.net = _TimedNet(net, self)
-            undo.append(lambda: setattr(model, "net", net))
         if callable(getattr(model, "__dict__", {}).get("_predict")):  # set per instance
             predict = model._predict
             model._predict = self.wrap(predict)
             undo.append(lambda: setattr(model, "_predict", predict))
-
-
-def _is_cv2_net(obj) -> bool:
-    try:
-        import cv2
-    except ImportError:  # pragma: no cover - OpenCV is a dependency
-        return False
-    return isinstance(obj, cv2.dnn.Net)

@@ -7,10 +7,11 @@ from typing import Any
 
 from torch import nn
 
+from posetrack_cli.config import NETWORK_NAMES
 from posetrack_cli.nets.mdpn import MDPN
 from posetrack_cli.nets.mspn import MSPN
 
-NETWORKS: dict[str, type[nn.Module]] = {"mspn": MSPN, "mdpn": MDPN}
+NETWORKS: dict[str, type[nn.Module]] = dict(zip(NETWORK_NAMES, (MSPN, MDPN)))  # config.NETWORK_NAMES, in order
 
 
 def build_network(name: str, args: Mapping[str, Any] | None = None) -> nn.Module:

@@ -37,7 +37,8 @@ import torch
 from torch import nn
 
 from posetrack_cli.config import PoseConfig
-from posetrack_cli.errors import PosetrackError, one_line
+from posetrack_cli.errors import PosetrackError, dependency_calls, dependency_failure, one_line
+from posetrack_cli.nets.onnx_session import cpu_session
 from posetrack_cli.zoo import cache_dir
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,9 @@ def require_onnxruntime():
     """The ``onnxruntime`` module, or a one-line error naming the extra to install."""
     try:
         import onnxruntime
-    except ImportError:
+    except ImportError as exc:
+        if exc.name != "onnxruntime":  # installed, but it fails to import (a broken install, a missing library)
+            raise dependency_failure(exc, "ONNX Runtime") or exc
         raise PosetrackError("the onnx/int8 pose runtimes need ONNX Runtime: pip install 'posetrack-cli[onnx]' "
                              "(onnxruntime, onnx, onnxscript)") from None
     return onnxruntime
@@ -150,12 +153,10 @@ def cached_export(net: nn.Module, input_size: tuple[int, int], scratch: Path) ->
     return path
 
 
+@dependency_calls("ONNX Runtime")
 def make_session(path: str | Path, threads: int | None = None):
-    ort = require_onnxruntime()
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads or torch.get_num_threads()  # the same CPU budget as PyTorch
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    require_onnxruntime()
+    return cpu_session(path, threads)  # the same CPU budget as PyTorch
 
 
 def output_convolutions(model) -> list[str]:
@@ -174,6 +175,7 @@ def output_convolutions(model) -> list[str]:
     return found
 
 
+@dependency_calls("ONNX Runtime")
 def quantize_int8(fp32_path: str | Path, int8_path: str | Path, calibration: np.ndarray, batch: int = 4,
                   method: str = "percentile") -> Path:
     """Static int8 quantisation of an exported graph, calibrated on ``calibration`` (N, 3, h, w) with ``method``

@@ -13,6 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from posetrack_cli.config import PoseConfig
+from posetrack_cli.errors import dependency_calls
 from posetrack_cli.nets.yolo import load_yolo, predict
 from posetrack_cli.pose.base import rescore
 from posetrack_cli.pose.crops import box_to_center_size, crop_images, crop_warps, invert_warps, transform_points
@@ -48,6 +49,7 @@ class YoloCropEstimator:
             crops.append(crop_images(frame, w, self.out_size))
         return np.concatenate(warps), np.concatenate(crops)
 
+    @dependency_calls("yolo-crop")
     def _keypoints_in_crops(self, crops: np.ndarray) -> np.ndarray:
         """(N, h, w, 3) crops -> (N, 17, 3) keypoints in crop pixels (zeros where the crop holds nobody)."""
         out = np.zeros((len(crops), 17, 3), np.float32)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Callable
 
 from posetrack_cli.config import PipelineConfig
+from posetrack_cli.io.download import Progress as DownloadProgress
 from posetrack_cli.errors import InputError, PosetrackError
 from posetrack_cli.io.images import IMAGE_SUFFIXES
 from posetrack_cli.io.sources import scan_folder
@@ -23,7 +24,7 @@ from posetrack_cli.runs.video import run_guarded
 log = logging.getLogger(__name__)
 
 Executor = Callable[..., list[VideoResult]]  # (videos, outputs, rows, out_dir, config, render_dir, resume, progress,
-# boxes) -> rows in the folder's order; runs.ray_executor.RayExecutor is one
+# boxes, download) -> rows in the folder's order; runs.ray_executor.RayExecutor is one
 
 
 def _find_inputs(folder: Path) -> tuple[list[Path], list[VideoResult]]:
@@ -44,10 +45,12 @@ def _find_inputs(folder: Path) -> tuple[list[Path], list[VideoResult]]:
 
 def run_batch(folder: Path, out_dir: Path, config: PipelineConfig, render_dir: Path | None = None,
               resume: bool = False, progress: Progress | None = None, executor: Executor | None = None,
-              limit: int | None = None, boxes: BoxSource | None = None) -> list[VideoResult]:
+              limit: int | None = None, boxes: BoxSource | None = None,
+              download: DownloadProgress | None = None) -> list[VideoResult]:
     """Every video and image-sequence folder (frames at ``config.sequence_fps``) under ``folder`` is one item.
     ``limit``: only the first N (sorted); ``boxes``: supplied person boxes instead of the detectors; ``executor``:
-    who runs the items (default: this process, one after another)."""
+    who runs the items (default: this process, one after another); ``download`` sees the bytes of weights
+    downloaded on first use (a Ray worker downloads on its own)."""
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"--out {out_dir} is a file; a folder of videos needs an output folder")
     videos, results = _find_inputs(folder)
@@ -57,18 +60,18 @@ def run_batch(folder: Path, out_dir: Path, config: PipelineConfig, render_dir: P
     remove_leftovers([out_dir / "summary.json"], None)
     outputs = output_paths(videos, folder, out_dir)
     run = executor or run_here
-    return run(videos, outputs, results, out_dir, config, render_dir, resume, progress or Silent(), boxes)
+    return run(videos, outputs, results, out_dir, config, render_dir, resume, progress or Silent(), boxes, download)
 
 
 def run_here(videos: list[Path], outputs: list[Path], rows: list[VideoResult], out_dir: Path,
              config: PipelineConfig, render_dir: Path | None, resume: bool, progress: Progress,
-             boxes: BoxSource | None = None) -> list[VideoResult]:
+             boxes: BoxSource | None = None, download: DownloadProgress | None = None) -> list[VideoResult]:
     """The local executor: models loaded once, the items one after another; ``rows`` (folders that could not be
     searched) come first."""
     results, counted, current = list(rows), Counted(progress), None
     progress.planned(len(videos))
     try:
-        stages = build_stages(config, boxes) if videos else None  # models are loaded once for the whole folder
+        stages = build_stages(config, boxes, download) if videos else None  # models load once for the whole folder
         for video, out_json in zip(videos, outputs):
             current, counted.done = (video, out_json), 0
             render = render_path(out_json, out_dir, render_dir)

@@ -236,7 +236,8 @@ class RayExecutor:
 
     def __call__(self, videos: list[Path], outputs: list[Path], rows: list[VideoResult], out_dir: Path,
                  config: PipelineConfig, render_dir: Path | None, resume: bool, progress: Progress,
-                 boxes=None) -> list[VideoResult]:
+                 boxes=None, download=None) -> list[VideoResult]:
+        """``download`` is not used: each worker downloads what it lacks itself."""
         return run_on_ray(videos, outputs, rows, out_dir, config, render_dir, resume, progress, self.cfg,
                           self.on_progress, boxes)
 

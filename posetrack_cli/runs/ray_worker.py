@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from posetrack_cli.config import PipelineConfig
-from posetrack_cli.errors import OutputError, PosetrackError
+from posetrack_cli.errors import PosetrackError
 from posetrack_cli.pipeline import VideoResult, build_stages
 from posetrack_cli.runs.chunks import Chunk, run_chunk
 from posetrack_cli.runs.memory import limit_heap_growth
-from posetrack_cli.runs.policy import guarded
+from posetrack_cli.runs.policy import STOPS_THE_RUN, guarded
 from posetrack_cli.runs.progress import Counted
 from posetrack_cli.runs.video import run_guarded
 
@@ -102,6 +102,6 @@ class Worker:
                 return Outcome(run_guarded(Path(item.path), out_json, self.stages, render, counted))
             return Outcome(guarded(item.path, item.out_json,
                                    lambda: run_chunk(item.path, out_json, self.stages, item.chunk, counted.on_frames)))
-        except OutputError as exc:
+        except STOPS_THE_RUN as exc:  # a full disk or a broken package: the batch stops, as in the local loop
             return Outcome(VideoResult(item.path, item.out_json, "failed", frames=counted.done, error=str(exc)),
                            fatal=True)

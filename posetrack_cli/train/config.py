@@ -14,8 +14,8 @@ from typing import Any
 
 import yaml
 
+from posetrack_cli.config import NETWORK_NAMES
 from posetrack_cli.errors import InputError, one_line
-from posetrack_cli.nets.registry import NETWORKS
 
 FORMATS = ("coco", "mpii", "posetrack18")
 DEFAULT_DOMAIN = {"coco": "coco", "mpii": "mpii", "posetrack18": "posetrack"}  # dataset format -> MDPN head
@@ -179,8 +179,8 @@ def parse_config(data: dict) -> TrainConfig:
 
 def check_config(config: TrainConfig) -> None:
     m = config.model
-    if m.kind not in NETWORKS:
-        raise ConfigError(f"model.kind {m.kind!r}: use one of {', '.join(NETWORKS)}")
+    if m.kind not in NETWORK_NAMES:
+        raise ConfigError(f"model.kind {m.kind!r}: use one of {', '.join(NETWORK_NAMES)}")
     if any(s % 4 for s in m.input_size) or len(m.input_size) != 2:
         raise ConfigError(f"model.input_size {m.input_size}: two sizes (w, h), each a multiple of 4")
     if m.kind == "mdpn" and m.backbone != "mspn" and any(s % 32 for s in m.input_size):

@@ -308,25 +308,6 @@ def test_yolo_bf16_finds_the_same_people_and_keypoints(clip_frames):
         assert np.diag(oks_matrix(a.keypoints, b.keypoints, areas, areas, COCO17.sigmas)).min() >= 0.9
 
 
-def test_ssdlite_classic_engine_finds_the_same_boxes(clip_frames):
-    """The classic cv2.dnn engine (the speed choice) against OpenCV's default engine: the same boxes."""
-    import cv2
-
-    from posetrack_cli.config import DEFAULT_SSDLITE_GRAPH, DEFAULT_SSDLITE_TEXT
-    from posetrack_cli.detect.ssdlite import SsdLiteDetector
-    from posetrack_cli.zoo import resolve_path
-
-    graph, text = resolve_path(None, DEFAULT_SSDLITE_GRAPH), resolve_path(None, DEFAULT_SSDLITE_TEXT)
-    fast = SsdLiteDetector(graph, text)
-    default = SsdLiteDetector(graph, text)
-    default.net = cv2.dnn.readNetFromTensorflow(str(graph), str(text))
-    frames = clip_frames[:2]
-    for a, b in zip(fast.detect(frames), default.detect(frames)):
-        assert len(a) == len(b) > 0
-        np.testing.assert_allclose(a.boxes_xyxy, b.boxes_xyxy, atol=0.5)  # pixels
-        np.testing.assert_allclose(a.scores, b.scores, atol=1e-3)
-
-
 # ------------------------------------------------------------------------------------------- options -> networks
 def test_options_reach_the_networks(monkeypatch, caplog, tmp_path):
     """``--pose-runtime``, ``--bf16`` and ``--prefetch`` -> the config -> the estimator and the YOLO detector
