@@ -34,7 +34,7 @@ class DetectConfig:
     ssdlite_graph: str | None = None  # path to the SSDLite ONNX graph; None = bundled
     ssdlite_size: int = 300  # SSDLite input size in pixels (the graph's fixed_shape_resizer; the only one it takes)
     bf16: bool = False  # YOLO in bf16 autocast on CPUs with native bf16 (AMX / AVX512-BF16; ignored elsewhere):
-    # ~1.9x faster at imgsz 960, same boxes within IoU 0.95 (tests/pose/test_speed_paths.py); off = float32
+    # faster with the same boxes (benchmarks/RESULTS.md §2; tests/pose/test_speed_paths.py); off = float32
 
 
 @dataclass(frozen=True)
@@ -59,8 +59,7 @@ class PoseConfig:
     # (torch.compile, frozen weights, compiled per padded batch size at first use), "onnx" (ONNX Runtime float32)
     # or "int8" (ONNX Runtime, static int8 calibrated on the first network inputs); the last two CPU only, onnx extra
     int8_calibration: int = 128  # int8: network inputs (2 per person with the flip test) run in float32 and recorded
-    # before quantising; more = closer to float32, slower start (benchmarks/RESULTS.md §2: mean OKS to float32 0.945
-    # with 64, 0.950 with 122; calibration ~1 s per input on 2 cores)
+    # before quantising; more = closer to float32, slower start (benchmarks/RESULTS.md §2)
     bf16: bool = False  # pose network in bf16 autocast on CPUs with native bf16 (ignored elsewhere); off = float32
 
 

@@ -50,8 +50,8 @@ def local_yolo_weights(config: DetectConfig, offline: bool = False) -> DetectCon
 class YoloDetector:
     """Person boxes (class 0) from an Ultralytics model; all frames of a batch in one call.
 
-    ``bf16``: bf16 autocast on CPUs with native bf16 (AMX): about 1.9x faster at imgsz 960 on the benchmark
-    machine with the same boxes on the bundled clip (benchmarks/RESULTS.md; tests/pose/test_speed_paths.py)."""
+    ``bf16``: bf16 autocast on CPUs with native bf16 (AMX), faster with the same boxes on the bundled clip
+    (benchmarks/RESULTS.md §2; tests/pose/test_speed_paths.py)."""
 
     name = "yolo"
 

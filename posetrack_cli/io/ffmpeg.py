@@ -7,8 +7,8 @@ limit; a failure raises ``MediaError`` and the caller keeps what it had.
 
 Overlays are encoded once: ``H264Encoder`` pipes raw BGR frames into one ffmpeg process (libx264 runs beside the
 Python process drawing the next frames), and ``mux_audio`` then copies that video stream next to the source audio.
-Before, frames went through OpenCV's mp4v encoder, were decoded again and re-encoded to H.264: ``posetrack render``
-of the bundled clip took 11.7-14.0 s near idle, against 7.1-8.6 s now (benchmarks/RESULTS.md §3).
+Before, frames went through OpenCV's mp4v encoder, were decoded again and re-encoded to H.264; encoding once made
+``posetrack render`` of the bundled clip about 1.6x faster (benchmarks/RESULTS.md §3).
 """
 
 from __future__ import annotations

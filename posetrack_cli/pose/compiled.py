@@ -15,20 +15,9 @@ to eager silently), and crop counts vary from frame to frame, so a batch is padd
 the powers of two below the largest forward and that forward itself (1, 2, 4, 8, 16, 32 for ``--pose-batch 32``) --
 and the padding is sliced off the output; at most ~6 compilations per estimator, each logged at INFO with its time.
 Batches are independent (eval mode, BatchNorm folded), so padding changes no result (tests/pose/test_compiled.py).
-Why static buckets and not ``dynamic=True`` (symbolic batch; ``CompiledPredict(..., dynamic=True)``): measured on
-2xMSPN-50, 256x192, BN folded, channels_last, 2 shared cores (load average 1.4 at start and end, another test
-run sharing them at first), 2026-11-22, crops/s as the median of 3 alternating repetitions, first calls once::
-
-    path              crops/s at 32   at 12 (static: padded to 16)   compilations (first call)
-    eager (+cl)       5.07            5.25                           -
-    static buckets    6.41            4.54                           one per bucket: 33 s (32), 21 s (16)
-    dynamic=True      5.76            5.92                           two: 87 s (batch >= 16), 82 s (< 16)
-
-``dynamic=True`` is not one graph either (Dynamo guards ``16 <= batch`` on the convolutions and compiles a second
-graph below it), each of its compilations takes 2.5-4x as long, and at a full batch -- every forward but the last
-of a call, the case that decides throughput -- it is 10 % slower than the static graph. Static buckets lose up to
-half a forward to padding on a partial last batch (12 -> 16 above); that is the price of the faster full batches
-and of a first frame ready in ~30 s instead of ~90 s.
+Static buckets rather than one graph with a symbolic batch (``dynamic=True``): at a full batch, the case that decides
+throughput, the static graph was faster and compiled 2.5-4x sooner; padding costs at most half a forward on a
+partial last batch (benchmarks/RESULTS.md §1, "Static buckets against a symbolic batch").
 
 Each estimator compiles its own graphs (the weights are constants of them): Dynamo keeps compiled graphs, and
 counts them against its recompile limit, per *code object*, so the wrapper calls a private copy of ``_forward``

@@ -214,7 +214,7 @@ def quantize_int8(fp32_path: str | Path, int8_path: str | Path, calibration: np.
     try:
         quant_pre_process(str(fp32_path), str(prepared))  # shape inference + graph clean-up, as ORT recommends
     except Exception as exc:  # noqa: BLE001 - optional step: ORT 1.30's symbolic shape inference asserts on
-        # convolutions of graphs from torch 2.11's exporter (seen on a GPU machine, 2026-11-22); quantise as exported
+        # convolutions of graphs from torch 2.11's exporter (seen on a GPU machine); quantise as exported
         log.warning("ONNX Runtime's quantisation pre-processing failed (%s); quantising the graph as exported",
                     one_line(exc))
         prepared = fp32_path
