@@ -100,7 +100,8 @@ def run_new(old_path: Path) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from machine import describe
 
-    from posetrack_cli.config import DEFAULT_SSDLITE_GRAPH, resolve_path
+    from posetrack_cli.config import DEFAULT_SSDLITE_GRAPH
+    from posetrack_cli.zoo import resolve_path
     from posetrack_cli.detect.ssdlite import SsdLiteDetector
 
     old = np.load(old_path)
@@ -147,7 +148,8 @@ def run_speed(batch: int, reps: int, threads: int | None) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from machine import describe
 
-    from posetrack_cli.config import DEFAULT_SSDLITE_GRAPH, resolve_path
+    from posetrack_cli.config import DEFAULT_SSDLITE_GRAPH
+    from posetrack_cli.zoo import resolve_path
     from posetrack_cli.detect.ssdlite import SsdLiteDetector, network_input
 
     graph = resolve_path(None, DEFAULT_SSDLITE_GRAPH)

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from conftest import EXAMPLE_CLIP, ROOT
-from posetrack_cli.config import DEFAULT_SSDLITE_GRAPH, resolve_path
+from posetrack_cli.config import DEFAULT_SSDLITE_GRAPH
+from posetrack_cli.zoo import resolve_path
 from posetrack_cli.detect.ssdlite import SsdLiteDetector, decode_boxes, parse_ssd_output, select, ssd_anchors
 from posetrack_cli.errors import PosetrackError, WeightsError
 
