@@ -137,10 +137,10 @@ def dependency_calls(user: str, hint: str = ""):
 
 
 def one_line(exc: BaseException, with_type: bool = True) -> str:
-    """An exception as one line: ``Type: first line of its message``; ``with_type=False``: the first line alone
-    (the type's name when the message is empty). Every "what went wrong" line of the package is made here."""
+    """An exception as one line: ``Type: first line of its message`` ("no message" when it is empty);
+    ``with_type=False``: the first line alone (the type's name when the message is empty). Every "what went wrong" line of the package is made here."""
     text = str(exc).strip()
     first = text.splitlines()[0] if text else ""
     if with_type:
-        return f"{type(exc).__name__}: {first}"
+        return f"{type(exc).__name__}: {first or 'no message'}"
     return first or type(exc).__name__

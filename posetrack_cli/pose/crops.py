@@ -7,8 +7,12 @@ on the crop centre. Sizes are plain pixels (no 200-px scale units).
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import cv2
 import numpy as np
+
+from posetrack_cli.records import Detections
 
 
 def box_to_center_size(boxes_xyxy: np.ndarray, aspect_ratio: float, padding: float) -> tuple[np.ndarray, np.ndarray]:
@@ -76,3 +80,19 @@ def crop_images(frame: np.ndarray, warps: np.ndarray, out_size: tuple[int, int])
         out[i] = cv2.warpAffine(frame, warp.astype(np.float64), (w, h), flags=cv2.INTER_LINEAR,
                                 borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     return out
+
+
+def crop_batch(frames: Sequence[np.ndarray], detections: Sequence[Detections], aspect_ratio: float, padding: float,
+               out_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The "prepare" step of every top-down estimator: all person crops of all frames, (N, h, w, 3) BGR uint8 in
+    frame order, and their frame -> crop ``warp`` matrices (N, 2, 3)."""
+    crops = [np.zeros((0, out_size[1], out_size[0], 3), np.uint8)]
+    warps = [np.zeros((0, 2, 3))]
+    for frame, dets in zip(frames, detections):
+        if len(dets) == 0:
+            continue
+        centers, sizes = box_to_center_size(dets.boxes_xyxy, aspect_ratio, padding)
+        warp = crop_warps(centers, sizes, out_size)
+        warps.append(warp)
+        crops.append(crop_images(frame, warp, out_size))
+    return np.concatenate(crops), np.concatenate(warps)

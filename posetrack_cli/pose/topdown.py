@@ -22,6 +22,7 @@ joints (``TopDownEstimator.extra_keypoints``; E = 0 for MSPN and MDPN), rows mat
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Callable, Sequence
 
@@ -38,9 +39,9 @@ from posetrack_cli.nets.precision import autocast
 from posetrack_cli.nets.registry import build_network
 from posetrack_cli.nets.resnet import fold_batchnorm
 from posetrack_cli.pose import onnx_runtime
-from posetrack_cli.pose.base import rescore
+from posetrack_cli.pose.base import poses_per_frame
 from posetrack_cli.pose.compiled import CompiledPredict
-from posetrack_cli.pose.crops import box_to_center_size, crop_images, crop_warps, invert_warps
+from posetrack_cli.pose.crops import crop_batch, invert_warps
 from posetrack_cli.pose.decode import decode_to_frame, flip_back
 from posetrack_cli.pose.onnx_runtime import OnnxHeatmapNet
 from posetrack_cli.records import SKELETONS, Detections, Poses, Skeleton
@@ -94,6 +95,33 @@ def normalise(crops: torch.Tensor, card: ModelCard, device: torch.device,
     return ((x - mean) / std).contiguous(memory_format=memory_format)
 
 
+def _torch_runtime(est: TopDownEstimator) -> Callable[[torch.Tensor], torch.Tensor]:
+    return est.net.predict
+
+
+def _compile_runtime(est: TopDownEstimator) -> Callable[[torch.Tensor], torch.Tensor]:
+    chunk = est._chunk_size()  # the largest forward: one chunk of crops, doubled by the flip test
+    return CompiledPredict(est.net, 2 * chunk if est.config.flip_test else chunk, memory_format=est.memory_format)
+
+
+def _onnx_runtime(est: TopDownEstimator, int8: bool) -> Callable[[torch.Tensor], torch.Tensor]:
+    if est.device.type != "cpu":
+        raise PosetrackError(f"the {'int8' if int8 else 'onnx'} pose runtime runs on the CPU only; use --device cpu "
+                             "or the torch runtime")
+    est.memory_format = torch.contiguous_format  # ONNX Runtime takes NCHW arrays
+    return OnnxHeatmapNet(est.net, est.card.input_size, int8=int8, calibration_images=est.config.int8_calibration)
+
+
+# The pose runtimes by name (config.POSE_RUNTIMES, whose "auto" picks one of them: ``auto_runtime``): factory(the
+# estimator) -> its network's predict. A new runtime is a factory and an entry here and in POSE_RUNTIMES.
+RUNTIME_FACTORIES: dict[str, Callable[[TopDownEstimator], Callable[[torch.Tensor], torch.Tensor]]] = {
+    "torch": _torch_runtime, "compile": _compile_runtime,
+    "onnx": functools.partial(_onnx_runtime, int8=False), "int8": functools.partial(_onnx_runtime, int8=True),
+}
+if tuple(RUNTIME_FACTORIES) != RUNTIMES[1:]:
+    raise ImportError(f"pose runtimes {tuple(RUNTIME_FACTORIES)} do not match config.POSE_RUNTIMES {RUNTIMES}")
+
+
 class TopDownEstimator:
     """A heatmap network with its model card; implements ``pose.base.PoseEstimator``."""
 
@@ -142,19 +170,7 @@ class TopDownEstimator:
             raise PosetrackError(f"unknown pose runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
         if runtime == "auto":
             return self._auto_predict()
-        if runtime == "torch":
-            return self.net.predict
-        if runtime == "compile":
-
-            chunk = self._chunk_size()  # the largest forward: one chunk of crops, doubled by the flip test
-            return CompiledPredict(self.net, 2 * chunk if self.config.flip_test else chunk,
-                                   memory_format=self.memory_format)
-        if self.device.type != "cpu":
-            raise PosetrackError(f"the {runtime} pose runtime runs on the CPU only; use --device cpu or the torch "
-                                 "runtime")
-        self.memory_format = torch.contiguous_format  # ONNX Runtime takes NCHW arrays
-        return OnnxHeatmapNet(self.net, self.card.input_size, int8=runtime == "int8",
-                              calibration_images=self.config.int8_calibration)
+        return RUNTIME_FACTORIES[runtime](self)
 
     def _auto_predict(self) -> Callable[[torch.Tensor], torch.Tensor]:
         """Runtime "auto": ONNX Runtime float32 where ``auto_runtime`` picks it, falling back to PyTorch (with a
@@ -195,31 +211,10 @@ class TopDownEstimator:
         """Per frame: the poses and the (N, E, 3) extra joints ``self.extra_keypoints`` (frame pixels, score)."""
         if len(frames) != len(detections):
             raise ValueError(f"{len(frames)} frames but {len(detections)} detection sets")
-        crops, inverse = self._crops(frames, detections)
-        keypoints = self._keypoints(crops, inverse)
-        out, start = [], 0
-        k = self.skeleton.num_keypoints
-        for dets in detections:
-            rows = keypoints[start:start + len(dets)]
-            start += len(dets)
-            scores = (rescore(dets.scores, rows[:, :self._rescored, 2], self.config.rescore_keypoint_threshold)
-                      if self.config.rescore else dets.scores)
-            out.append((Poses(dets.boxes_xyxy, dets.scores, rows[:, :k], scores, self.skeleton), rows[:, k:]))
-        return out
-
-    def _crops(self, frames: Sequence[np.ndarray],
-               detections: Sequence[Detections]) -> tuple[np.ndarray, np.ndarray]:
-        """All crops (N, h, w, 3) BGR uint8 of all frames and their crop -> frame maps (N, 2, 3)."""
-        size = self.card.input_size
-        crops, inverse = [np.zeros((0, size[1], size[0], 3), np.uint8)], [np.zeros((0, 2, 3))]
-        for frame, dets in zip(frames, detections):
-            if len(dets) == 0:
-                continue
-            centers, sizes = box_to_center_size(dets.boxes_xyxy, self.config.aspect_ratio, self.config.padding)
-            warps = crop_warps(centers, sizes, size)
-            crops.append(crop_images(frame, warps, size))
-            inverse.append(invert_warps(warps))
-        return np.concatenate(crops), np.concatenate(inverse)
+        crops, warps = crop_batch(frames, detections, self.config.aspect_ratio, self.config.padding,
+                                  self.card.input_size)
+        keypoints = self._keypoints(crops, invert_warps(warps))
+        return poses_per_frame(detections, keypoints, self.skeleton, self.config, self._rescored)
 
     @torch.inference_mode()
     def _keypoints(self, crops: np.ndarray, inverse: np.ndarray) -> np.ndarray:

@@ -15,8 +15,8 @@ import numpy as np
 from posetrack_cli.config import PoseConfig
 from posetrack_cli.errors import dependency_calls
 from posetrack_cli.nets.yolo import load_yolo, predict
-from posetrack_cli.pose.base import rescore
-from posetrack_cli.pose.crops import box_to_center_size, crop_images, crop_warps, invert_warps, transform_points
+from posetrack_cli.pose.base import poses_per_frame
+from posetrack_cli.pose.crops import crop_batch, invert_warps, transform_points
 from posetrack_cli.records import COCO17, Detections, Poses
 
 
@@ -40,15 +40,6 @@ class YoloCropEstimator:
         self.bf16 = bf16
         self.out_size = (int(round(config.crop_size * config.aspect_ratio)), config.crop_size)  # (w, h)
 
-    def _crops(self, frames, detections) -> tuple[np.ndarray, np.ndarray]:
-        warps, crops = [], []
-        for frame, dets in zip(frames, detections):
-            centers, sizes = box_to_center_size(dets.boxes_xyxy, self.config.aspect_ratio, self.config.padding)
-            w = crop_warps(centers, sizes, self.out_size)
-            warps.append(w)
-            crops.append(crop_images(frame, w, self.out_size))
-        return np.concatenate(warps), np.concatenate(crops)
-
     @dependency_calls("yolo-crop")
     def _keypoints_in_crops(self, crops: np.ndarray) -> np.ndarray:
         """(N, h, w, 3) crops -> (N, 17, 3) keypoints in crop pixels (zeros where the crop holds nobody)."""
@@ -65,17 +56,9 @@ class YoloCropEstimator:
         return out
 
     def estimate(self, frames: Sequence[np.ndarray], detections: Sequence[Detections]) -> list[Poses]:
-        counts = [len(d) for d in detections]
-        if sum(counts) == 0:
+        if sum(len(d) for d in detections) == 0:
             return [Poses.empty(COCO17) for _ in detections]
-        warps, crops = self._crops(frames, detections)
+        crops, warps = crop_batch(frames, detections, self.config.aspect_ratio, self.config.padding, self.out_size)
         kp = self._keypoints_in_crops(crops)
         kp[:, :, :2] = transform_points(kp[:, :, :2], invert_warps(warps))
-        results, start = [], 0
-        for dets, n in zip(detections, counts):
-            k = kp[start:start + n]
-            start += n
-            scores = rescore(dets.scores, k[:, :, 2], self.config.rescore_keypoint_threshold) \
-                if self.config.rescore else dets.scores
-            results.append(Poses(dets.boxes_xyxy, dets.scores, k, scores, COCO17))
-        return results
+        return [poses for poses, _ in poses_per_frame(detections, kp, COCO17, self.config, COCO17.num_keypoints)]

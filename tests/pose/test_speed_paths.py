@@ -141,7 +141,6 @@ def test_onnx_float32_matches_plain(plain_keypoints):
 def test_auto_runtime_picks_onnx_on_cpu_and_torch_elsewhere(plain_keypoints, monkeypatch):
     from posetrack_cli.pose import onnx_runtime, topdown
 
-    assert PoseConfig().runtime == "auto"
     cuda, cpu = torch.device("cuda"), torch.device("cpu")
     assert topdown.auto_runtime(cuda, cpu_bf16=False) == "torch"  # fp16 autocast on CUDA
     monkeypatch.setattr(onnx_runtime, "onnx_available", lambda: True)
@@ -220,7 +219,6 @@ def test_exported_graph_is_cached_per_network_and_replaced_when_damaged(monkeypa
 def test_int8_calibrates_on_first_inputs_then_matches_plain(plain_keypoints, tmp_path):
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
-    assert PoseConfig().int8_calibration == 128
     # the flip test doubles the 3 crops of one estimate() call (forwards of 4 + 2 inputs)
     est = build(config=PoseConfig(batch_size=4, int8_calibration=6), runtime="int8")
     onnx_net = est._predict
@@ -315,7 +313,7 @@ def test_options_reach_the_networks(monkeypatch, caplog, tmp_path):
     from click.testing import CliRunner
 
     from posetrack_cli.cli import main
-    from posetrack_cli.config import DetectConfig, PipelineConfig
+    from posetrack_cli.config import DetectConfig
     from posetrack_cli.detect.ensemble import build_detector
     from posetrack_cli.pipeline import VideoResult, build_estimator
     from posetrack_cli.cli import run as run_command
@@ -335,7 +333,6 @@ def test_options_reach_the_networks(monkeypatch, caplog, tmp_path):
     config = seen["config"]
     assert (config.pose.runtime, config.pose.bf16, config.detect.bf16, config.prefetch) == ("int8", True, True, 0)
     assert config.pose.int8_calibration == 40
-    assert PipelineConfig().prefetch == 2 and PoseConfig().runtime == "auto" and not PoseConfig().bf16
 
     calls = []
     monkeypatch.setattr(TopDownEstimator, "from_card", classmethod(lambda cls, *a, **kw: calls.append(kw)))
