@@ -24,7 +24,7 @@ from posetrack_cli.train import distributed as ddp
 from posetrack_cli.train.config import TrainConfig, config_to_dict
 from posetrack_cli.train.datasets import PersonSet, read_dataset
 from posetrack_cli.train.losses import mdpn_loss, mspn_loss
-from posetrack_cli.train.model import build_model, initialise, supervision_plan, unwrap
+from posetrack_cli.train.model import build_model, initialise, mspn_size, supervision_plan, unwrap
 from posetrack_cli.train.samples import MixedSampler, TrainSamples, worker_init
 from posetrack_cli.train.schedule import apply_freeze, lr_at, ohkm_active, set_train_mode
 from posetrack_cli.train.state import (MetricsLog, load_training_checkpoint, save_training_checkpoint,
@@ -161,7 +161,10 @@ def _meta(config: TrainConfig, sets: dict[str, PersonSet], init_note: str) -> di
             "keypoints": {d: list(s.keypoints) for d, s in skeletons.items()}, "config": config_to_dict(config)}
     if config.model.kind == "mspn":
         skeleton = skeletons["main"]
-        meta.update(skeleton=skeleton.name, num_keypoints=skeleton.num_keypoints)
+        meta.update(skeleton=skeleton.name, num_keypoints=skeleton.num_keypoints,
+                    network_args={"num_stages": config.model.num_stages, "num_keypoints": skeleton.num_keypoints,
+                                  **{k: list(v) if isinstance(v, tuple) else v
+                                     for k, v in mspn_size(config.model).items()}})
     return meta
 
 
