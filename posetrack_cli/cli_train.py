@@ -24,6 +24,7 @@ def train_cmd(config_path: Path, resume: bool, device: str | None, output_dir: P
     """Train MSPN or MDPN from a YAML schedule (see examples/train/)."""
     from posetrack_cli.train.config import load_config
     from posetrack_cli.train.loop import train
+    from posetrack_cli.train.state import MetricsLog
 
     config = load_config(config_path)
     if output_dir is not None:
@@ -32,6 +33,10 @@ def train_cmd(config_path: Path, resume: bool, device: str | None, output_dir: P
     if result.rank != 0:
         return
     click.echo(f"trained {result.steps} steps -> {result.final_weights}")
+    losses = [(r["step"], r["loss"]) for r in MetricsLog(result.metrics).read() if r.get("kind") == "train"]
+    if losses:
+        (first_step, first), (last_step, last) = losses[0], losses[-1]
+        click.echo(f"        loss {first:.4g} (step {first_step}) -> {last:.4g} (step {last_step})")
     click.echo(f"        resume state {result.last_checkpoint}, metrics {result.metrics}"
                + (f", plot {result.plot}" if result.plot else ""))
     if result.last_validation:

@@ -124,6 +124,8 @@ class TrainConfig:
     workers: int = 4  # DataLoader worker processes per GPU
     amp: bool = True  # fp16 autocast + GradScaler on CUDA (ignored on the CPU)
     device: str = "auto"
+    cpu_threads: int = 0  # PyTorch threads for training on the CPU; 0 = PyTorch's default (one per core). 1 suits
+    # small networks on shared machines, where the threads of one step wait on each other while other work holds cores
     log_every: int = 50  # iterations between metrics-log lines
     max_iters_per_epoch: int | None = None  # cut epochs short (smoke tests, quick looks); None = whole epoch
 
@@ -206,6 +208,8 @@ def check_config(config: TrainConfig) -> None:
             raise ConfigError(f"phase {p.name}: optimizer {p.optimizer!r}: only adam (both papers) is supported")
         if p.epochs < 1 or p.batch_size < 1 or p.lr <= 0:
             raise ConfigError(f"phase {p.name}: epochs, batch_size and lr must be positive")
+    if not isinstance(config.cpu_threads, int) or config.cpu_threads < 0:
+        raise ConfigError(f"cpu_threads {config.cpu_threads}: 0 (PyTorch's default) or a positive number")
     if len({p.name for p in config.phases}) != len(config.phases):
         raise ConfigError("phases: names must be unique (checkpoints refer to them)")
     if config.validation is not None:

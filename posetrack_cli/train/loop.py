@@ -68,9 +68,13 @@ class Run:
 
 def train(config: TrainConfig, device: str | None = None, resume: bool = False, progress: bool = False) -> TrainResult:
     info, dev = ddp.setup(device or config.device)
+    threads = torch.get_num_threads()
+    if dev.type == "cpu" and config.cpu_threads:
+        torch.set_num_threads(config.cpu_threads)
     try:
         return _train(config, info, dev, resume, progress)
     finally:
+        torch.set_num_threads(threads)
         ddp.teardown(info)
 
 
@@ -103,6 +107,8 @@ def _train(config: TrainConfig, info: ddp.DistInfo, dev: torch.device, resume: b
               torch.amp.GradScaler("cuda", enabled=amp), MetricsLog(out / "metrics.jsonl", info.is_main),
               _meta(config, sets, init_note), progress)
     if info.is_main:
+        if not resume:  # a fresh run starts a fresh log (its checkpoints replace the old run's too)
+            run.log.path.unlink(missing_ok=True)
         with atomic_write(out / "config.yaml") as handle:
             yaml.safe_dump(config_to_dict(config), handle, sort_keys=False)
     counters = dict(ckpt["scheduler"]) if ckpt and "scheduler" in ckpt else {"phase": 0, "epoch": 0, "step": 0}

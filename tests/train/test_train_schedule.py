@@ -119,6 +119,7 @@ BASE = {"model": {"kind": "mspn"},
     ({"model": {"kind": "mspn", "num_blocks": [1, 0, 1, 1]}}, "model.num_blocks (1, 0, 1, 1)"),
     ({"model": {"kind": "mspn", "unit_channels": 0}}, "model.unit_channels 0"),
     ({"model": {"kind": "mdpn", "base_channels": 16}}, "model.base_channels: sets the size of an MSPN"),
+    ({"cpu_threads": -1}, "cpu_threads -1"),
 ])
 def test_config_errors_are_one_line(change, message):
     with pytest.raises(ConfigError) as exc:
