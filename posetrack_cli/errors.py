@@ -138,7 +138,8 @@ def dependency_calls(user: str, hint: str = ""):
 
 def one_line(exc: BaseException, with_type: bool = True) -> str:
     """An exception as one line: ``Type: first line of its message`` ("no message" when it is empty);
-    ``with_type=False``: the first line alone (the type's name when the message is empty). Every "what went wrong" line of the package is made here."""
+    ``with_type=False``: the first line alone (the type's name when the message is empty). Every "what went wrong"
+    line of the package is made here."""
     text = str(exc).strip()
     first = text.splitlines()[0] if text else ""
     if with_type:

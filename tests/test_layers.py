@@ -3,7 +3,8 @@
 - an import points to the same floor or a lower one;
 - a stage (detect, pose, track, export, report, render) never imports another stage, nor evaluate/train;
 - no ``from x import _private`` from another module;
-- internal imports at module level (function-level imports only for heavy optional third-party packages).
+- internal imports at module level (function-level imports only for heavy optional third-party packages);
+- click and tqdm (the terminal) only under cli/.
 The checker itself is tested on a planted tree, so these rules cannot pass vacuously.
 """
 
@@ -62,11 +63,27 @@ def imports_of(path: Path, root: Path):
                     yield node.lineno, alias.name, [], id(node) in top_level
 
 
+TERMINAL = ("click", "tqdm")
+
+
+def terminal_imports(path: Path) -> list[tuple[int, str]]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = []
+    for node in ast.walk(tree):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+            [node.module] if isinstance(node, ast.ImportFrom) and node.module else []
+        found += [(node.lineno, n) for n in names if n.split(".")[0] in TERMINAL]
+    return found
+
+
 def violations(root: Path) -> list[str]:
     found = []
     for path in sorted(root.rglob("*.py")):
         me = module_name(path, root)
         mine = top_part(me)
+        if mine != "cli":
+            found += [f"{path.relative_to(root.parent)}:{line}: {name} outside cli/"
+                      for line, name in terminal_imports(path)]
         for line, target, names, module_level in imports_of(path, root):
             where, theirs = f"{path.relative_to(root.parent)}:{line}", top_part(target)
             if not module_level and path.relative_to(root.parent).as_posix() not in LAZY:
@@ -105,6 +122,8 @@ def _plant(tmp_path: Path, files: dict[str, str]) -> Path:
     ({"newfloor/x.py": "from posetrack_cli.records import Poses\n"}, "newfloor has no floor"),
     ({"cli/run.py": "from posetrack_cli import zoo\nfrom posetrack_cli.runs.folder import run_batch\n"}, None),
     ({"pose/topdown.py": "from posetrack_cli.pose.crops import warp\nfrom posetrack_cli.zoo import card\n"}, None),
+    ({"train/loop.py": "from tqdm import tqdm\n"}, "tqdm outside cli/"),
+    ({"cli/run.py": "import click\nfrom tqdm import tqdm\n"}, None),
 ])
 def test_checker_finds_planted_violations(tmp_path, files, expected):
     found = violations(_plant(tmp_path, files))

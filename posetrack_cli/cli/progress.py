@@ -1,5 +1,5 @@
 """Progress bars (tqdm) for the library's small protocols: ``VideoBars`` and ``FrameBar`` draw
-``runs.progress.Progress``, ``DownloadBar`` draws ``io.download.Progress``."""
+``runs.progress.Progress``, ``DownloadBar`` draws ``io.download.Progress``, ``EpochBars`` draws training steps."""
 
 from __future__ import annotations
 
@@ -84,6 +84,27 @@ class DownloadBar:
     def advance(self, n: int) -> None:
         if self.bar is not None:
             self.bar.update(n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+class EpochBars:
+    """``train(on_step=...)``: one bar per epoch (loss, images/s and learning rate in its postfix)."""
+
+    def __init__(self) -> None:
+        self.bar: tqdm | None = None
+
+    def __call__(self, step) -> None:
+        if self.bar is None:
+            self.bar = tqdm(total=step.iterations, desc=f"{step.phase} {step.epoch}/{step.epochs}", unit="it",
+                            leave=False, dynamic_ncols=True)
+        self.bar.update(1)
+        self.bar.set_postfix(loss=f"{step.loss:.4g}", img_s=f"{step.images_per_s:.1f}", lr=f"{step.lr:.2e}")
+        if step.iteration == step.iterations:
+            self.close()
 
     def close(self) -> None:
         if self.bar is not None:

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import click
 
+from posetrack_cli.cli.progress import EpochBars
 from posetrack_cli.train.config import load_config
 from posetrack_cli.train.loop import train
+from posetrack_cli.train.state import MetricsLog
 
 
 @click.command("train")
@@ -28,10 +30,19 @@ def train_cmd(config_path: Path, resume: bool, device: str | None, output_dir: P
     config = load_config(config_path)
     if output_dir is not None:
         config = replace(config, output_dir=str(output_dir))
-    result = train(config, device=device, resume=resume, progress=not quiet)
+    bars = None if quiet else EpochBars()
+    try:
+        result = train(config, device=device, resume=resume, on_step=bars)
+    finally:
+        if bars is not None:
+            bars.close()
     if result.rank != 0:
         return
     click.echo(f"trained {result.steps} steps -> {result.final_weights}")
+    losses = [(r["step"], r["loss"]) for r in MetricsLog(result.metrics).read() if r.get("kind") == "train"]
+    if losses:
+        (first_step, first), (last_step, last) = losses[0], losses[-1]
+        click.echo(f"        loss {first:.4g} (step {first_step}) -> {last:.4g} (step {last_step})")
     click.echo(f"        resume state {result.last_checkpoint}, metrics {result.metrics}"
                + (f", plot {result.plot}" if result.plot else ""))
     if result.last_validation:

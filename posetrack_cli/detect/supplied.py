@@ -24,8 +24,16 @@ import logging
 import os
 from pathlib import Path
 
-from posetrack_cli.detect.box_files import (BoxTable, ImageIds, bad, coco_results, frames_csv, frames_json, gt_coco,
-                                            gt_pt17)
+from posetrack_cli.detect.box_files import (
+    BoxTable,
+    ImageIds,
+    bad,
+    coco_results,
+    frames_csv,
+    frames_json,
+    gt_coco,
+    gt_pt17,
+)
 from posetrack_cli.errors import InputError, one_line
 from posetrack_cli.io.files import read_json
 from posetrack_cli.records import Detections

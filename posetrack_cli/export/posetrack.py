@@ -30,8 +30,18 @@ import numpy as np
 
 from posetrack_cli.config import OutputConfig
 from posetrack_cli.io.files import write_json
-from posetrack_cli.records import (COCO17, COCO17_HEAD, MAX_TRACK_ID, MPII16, POSETRACK15, PT18_COCO_ORDER, PT18_SLOTS,
-                                   FrameResult, Poses, VideoInfo)
+from posetrack_cli.records import (
+    COCO17,
+    COCO17_HEAD,
+    MAX_TRACK_ID,
+    MPII16,
+    POSETRACK15,
+    PT18_COCO_ORDER,
+    PT18_SLOTS,
+    FrameResult,
+    Poses,
+    VideoInfo,
+)
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,14 @@ from typing import Iterator
 import numpy as np
 
 from posetrack_cli.errors import InputError
-from posetrack_cli.io.images import (DEFAULT_FPS, IMAGE_SUFFIXES, ignored_note, iter_sequence_frames, list_folder,
-                                     probe_sequence)
+from posetrack_cli.io.images import (
+    DEFAULT_FPS,
+    IMAGE_SUFFIXES,
+    ignored_note,
+    iter_sequence_frames,
+    list_folder,
+    probe_sequence,
+)
 from posetrack_cli.io.video import VIDEO_SUFFIXES, iter_video_frames, probe_video
 from posetrack_cli.records import Frame, VideoInfo
 

@@ -9,14 +9,20 @@ from pathlib import Path
 from typing import Callable
 
 from posetrack_cli.config import PipelineConfig
-from posetrack_cli.io.download import Progress as DownloadProgress
 from posetrack_cli.errors import InputError, PosetrackError
+from posetrack_cli.io.download import Progress as DownloadProgress
 from posetrack_cli.io.images import IMAGE_SUFFIXES
 from posetrack_cli.io.sources import scan_folder
 from posetrack_cli.io.video import VIDEO_SUFFIXES
 from posetrack_cli.pipeline import BoxSource, Stages, VideoResult, build_stages
-from posetrack_cli.runs.outputs import (check_writable, output_paths, remove_leftovers, render_path, skip_or_clean,
-                                        write_summary)
+from posetrack_cli.runs.outputs import (
+    check_writable,
+    output_paths,
+    remove_leftovers,
+    render_path,
+    skip_or_clean,
+    write_summary,
+)
 from posetrack_cli.runs.policy import stopped_row
 from posetrack_cli.runs.progress import Counted, Progress, Silent
 from posetrack_cli.runs.video import run_guarded

@@ -33,6 +33,11 @@ class ModelConfig:
     domains: tuple[str, ...] = ("coco", "mpii", "posetrack")  # MDPN heads; keypoint counts come from the datasets
     intermediate_skip: bool = False  # MDPN paper 2.2: conv3 intermediate prediction (ResNet-152 model; off for R-50)
     input_size: tuple[int, int] = (192, 256)  # crop (w, h) in pixels (MSPN COCO 256x192; 384x288 in paper 4.5)
+    # MSPN size (kind mspn); None keeps nets.mspn.MSPN's MSPN-50 value. Smaller values give a small network for CPU
+    # trials (examples/train/tiny.yaml); ``posetrack run`` then needs a model card with the same network_args.
+    num_blocks: tuple[int, ...] | None = None  # residual blocks in each of the 4 ResNet layers (ResNet-50: 3, 4, 6, 3)
+    unit_channels: int | None = None  # channels of the up-path units and heatmap heads (MSPN-50: 256)
+    base_channels: int | None = None  # stem channels; ResNet layer i outputs base x 2^i x 4 (ResNet: 64)
     init_weights: str | None = None  # torchvision ImageNet ResNet state dict; None/missing: random init + warning
     pretrained: str | None = None  # a posetrack/MMPose checkpoint to start from (fine-tuning), loaded strictly
     sync_bn: bool = False  # SyncBatchNorm under torchrun (megvii trained with synchronised BN on 8 GPUs)
@@ -120,6 +125,8 @@ class TrainConfig:
     workers: int = 4  # DataLoader worker processes per GPU
     amp: bool = True  # fp16 autocast + GradScaler on CUDA (ignored on the CPU)
     device: str = "auto"
+    cpu_threads: int = 0  # PyTorch threads for training on the CPU; 0 = PyTorch's default (one per core). 1 suits
+    # small networks on shared machines, where the threads of one step wait on each other while other work holds cores
     log_every: int = 50  # iterations between metrics-log lines
     max_iters_per_epoch: int | None = None  # cut epochs short (smoke tests, quick looks); None = whole epoch
 
@@ -185,6 +192,7 @@ def check_config(config: TrainConfig) -> None:
         raise ConfigError(f"model.input_size {m.input_size}: two sizes (w, h), each a multiple of 4")
     if m.kind == "mdpn" and m.backbone != "mspn" and any(s % 32 for s in m.input_size):
         raise ConfigError(f"model.input_size {m.input_size}: an MDPN ResNet-deconv needs multiples of 32")
+    _check_mspn_size(m)
     for d in config.datasets:
         if d.format not in FORMATS:
             raise ConfigError(f"datasets.{d.name}.format {d.format!r}: use one of {', '.join(FORMATS)}")
@@ -201,12 +209,28 @@ def check_config(config: TrainConfig) -> None:
             raise ConfigError(f"phase {p.name}: optimizer {p.optimizer!r}: only adam (both papers) is supported")
         if p.epochs < 1 or p.batch_size < 1 or p.lr <= 0:
             raise ConfigError(f"phase {p.name}: epochs, batch_size and lr must be positive")
+    if not isinstance(config.cpu_threads, int) or config.cpu_threads < 0:
+        raise ConfigError(f"cpu_threads {config.cpu_threads}: 0 (PyTorch's default) or a positive number")
     if len({p.name for p in config.phases}) != len(config.phases):
         raise ConfigError("phases: names must be unique (checkpoints refer to them)")
     if config.validation is not None:
         config.dataset(config.validation.dataset)
         if config.validation.metric not in ("auto", "coco_ap", "pckh", "posetrack_map"):
             raise ConfigError(f"validation.metric {config.validation.metric!r}: use coco_ap, pckh or posetrack_map")
+
+
+def _check_mspn_size(m: ModelConfig) -> None:
+    sizes = {"num_blocks": m.num_blocks, "unit_channels": m.unit_channels, "base_channels": m.base_channels}
+    given = [k for k, v in sizes.items() if v is not None]
+    if given and m.kind != "mspn":
+        raise ConfigError(f"model.{given[0]}: sets the size of an MSPN; remove it for kind {m.kind}")
+    blocks = m.num_blocks
+    if blocks is not None and (not isinstance(blocks, tuple) or len(blocks) != 4
+                               or not all(isinstance(b, int) and b >= 1 for b in blocks)):
+        raise ConfigError(f"model.num_blocks {blocks}: four positive integers (ResNet-50: [3, 4, 6, 3])")
+    for key in ("unit_channels", "base_channels"):
+        if sizes[key] is not None and (not isinstance(sizes[key], int) or sizes[key] < 1):
+            raise ConfigError(f"model.{key} {sizes[key]}: a positive integer")
 
 
 def load_config(path: str | Path) -> TrainConfig:

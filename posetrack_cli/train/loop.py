@@ -12,11 +12,11 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 import yaml
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from posetrack_cli.errors import InputError, PosetrackError
 from posetrack_cli.io.files import atomic_write
@@ -26,11 +26,16 @@ from posetrack_cli.train import distributed as ddp
 from posetrack_cli.train.config import TrainConfig, config_to_dict
 from posetrack_cli.train.datasets import PersonSet, read_dataset
 from posetrack_cli.train.losses import mdpn_loss, mspn_loss
-from posetrack_cli.train.model import build_model, initialise, supervision_plan, unwrap
+from posetrack_cli.train.model import build_model, initialise, mspn_size, supervision_plan, unwrap
 from posetrack_cli.train.samples import MixedSampler, TrainSamples, worker_init
 from posetrack_cli.train.schedule import apply_freeze, lr_at, ohkm_active, set_train_mode
-from posetrack_cli.train.state import (MetricsLog, load_training_checkpoint, save_training_checkpoint, set_rng_state,
-                                       write_loss_plot)
+from posetrack_cli.train.state import (
+    MetricsLog,
+    load_training_checkpoint,
+    save_training_checkpoint,
+    set_rng_state,
+    write_loss_plot,
+)
 from posetrack_cli.train.targets import TargetBuilder
 from posetrack_cli.train.validate import evaluate
 
@@ -63,20 +68,41 @@ class Run:
     scaler: torch.amp.GradScaler
     log: MetricsLog
     meta: dict
-    progress: bool
+    on_step: Callable[[StepReport], None] | None
     step: int = 0
     last_validation: dict | None = None
 
 
-def train(config: TrainConfig, device: str | None = None, resume: bool = False, progress: bool = False) -> TrainResult:
+@dataclass(frozen=True)
+class StepReport:
+    """One optimiser step as ``train(on_step=...)`` sees it (the CLI draws a progress bar from these)."""
+
+    phase: str
+    epoch: int  # 1-based, of ``epochs``
+    epochs: int
+    iteration: int  # 1-based, of ``iterations`` in this epoch
+    iterations: int
+    loss: float
+    images_per_s: float
+    lr: float
+
+
+def train(config: TrainConfig, device: str | None = None, resume: bool = False,
+          on_step: Callable[[StepReport], None] | None = None) -> TrainResult:
+    """Train by ``config``'s phases; ``on_step`` is called on the main process after every optimiser step."""
     info, dev = ddp.setup(device or config.device)
+    threads = torch.get_num_threads()
+    if dev.type == "cpu" and config.cpu_threads:
+        torch.set_num_threads(config.cpu_threads)
     try:
-        return _train(config, info, dev, resume, progress)
+        return _train(config, info, dev, resume, on_step)
     finally:
+        torch.set_num_threads(threads)
         ddp.teardown(info)
 
 
-def _train(config: TrainConfig, info: ddp.DistInfo, dev: torch.device, resume: bool, progress: bool) -> TrainResult:
+def _train(config: TrainConfig, info: ddp.DistInfo, dev: torch.device, resume: bool,
+           on_step: Callable[[StepReport], None] | None) -> TrainResult:
     out = Path(config.output_dir)
     last_path = out / "checkpoint_last.pth"
     torch.manual_seed(config.seed + info.rank)
@@ -102,8 +128,10 @@ def _train(config: TrainConfig, info: ddp.DistInfo, dev: torch.device, resume: b
     amp = config.amp and dev.type == "cuda"
     run = Run(config, info, dev, model, sets, targets, supervision_plan(config.model, targets, config.loss),
               torch.amp.GradScaler("cuda", enabled=amp), MetricsLog(out / "metrics.jsonl", info.is_main),
-              _meta(config, sets, init_note), progress)
+              _meta(config, sets, init_note), on_step)
     if info.is_main:
+        if not resume:  # a fresh run starts a fresh log (its checkpoints replace the old run's too)
+            run.log.path.unlink(missing_ok=True)
         with atomic_write(out / "config.yaml") as handle:
             yaml.safe_dump(config_to_dict(config), handle, sort_keys=False)
     counters = dict(ckpt["scheduler"]) if ckpt and "scheduler" in ckpt else {"phase": 0, "epoch": 0, "step": 0}
@@ -161,7 +189,10 @@ def _meta(config: TrainConfig, sets: dict[str, PersonSet], init_note: str) -> di
             "keypoints": {d: list(s.keypoints) for d, s in skeletons.items()}, "config": config_to_dict(config)}
     if config.model.kind == "mspn":
         skeleton = skeletons["main"]
-        meta.update(skeleton=skeleton.name, num_keypoints=skeleton.num_keypoints)
+        meta.update(skeleton=skeleton.name, num_keypoints=skeleton.num_keypoints,
+                    network_args={"num_stages": config.model.num_stages, "num_keypoints": skeleton.num_keypoints,
+                                  **{k: list(v) if isinstance(v, tuple) else v
+                                     for k, v in mspn_size(config.model).items()}})
     return meta
 
 
@@ -216,8 +247,6 @@ def _run_phase(run: Run, index: int, start_epoch: int, ckpt: dict | None) -> Non
 def _run_epoch(run: Run, model, optimizer, loader: DataLoader, index: int, epoch: int, iters: int) -> None:
     config, phase = run.config, run.config.phases[index]
     ohkm = ohkm_active(phase, epoch)
-    bar = tqdm(total=iters, desc=f"{phase.name} {epoch + 1}/{phase.epochs}", unit="it", leave=False,
-               disable=not (run.progress and run.info.is_main))
     tic, rate = time.perf_counter(), None
     for it, batch in enumerate(loader):
         if it >= iters:
@@ -231,13 +260,12 @@ def _run_epoch(run: Run, model, optimizer, loader: DataLoader, index: int, epoch
         images = len(batch["image"]) * run.info.world_size
         rate = images / (toc - tic) if rate is None else 0.9 * rate + 0.1 * images / (toc - tic)
         tic = toc
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss:.4g}", img_s=f"{rate:.1f}", lr=f"{lr:.2e}")
+        if run.on_step is not None and run.info.is_main:
+            run.on_step(StepReport(phase.name, epoch + 1, phase.epochs, it + 1, iters, loss, rate, lr))
         if run.step % config.log_every == 0 or it + 1 == iters:
             run.log.write({"kind": "train", "phase": phase.name, "epoch": epoch + 1, "iter": it + 1,
                            "step": run.step, "loss": loss, "lr": lr, "ohkm": ohkm, "img_per_s": rate,
                            "time": time.time(), **{f"loss_{k}": v for k, v in parts.items()}})
-    bar.close()
 
 
 def _step(run: Run, model, optimizer, batch: dict, ohkm: bool) -> tuple[float, dict]:

@@ -35,14 +35,19 @@ def unwrap(model: nn.Module) -> nn.Module:
     return getattr(model, "module", model)
 
 
+def mspn_size(cfg: ModelConfig) -> dict:
+    """The MSPN size arguments the config sets (``num_blocks``, ``unit_channels``, ``base_channels``); the others
+    keep nets.mspn.MSPN's MSPN-50 defaults."""
+    sizes = {"num_blocks": cfg.num_blocks, "unit_channels": cfg.unit_channels, "base_channels": cfg.base_channels}
+    return {k: v for k, v in sizes.items() if v is not None}
+
+
 def build_model(cfg: ModelConfig, keypoints: dict[str, int]) -> nn.Module:
     """``keypoints``: domain -> keypoint count (MSPN: exactly one entry)."""
     if cfg.kind == "mspn":
-
         if len(set(keypoints.values())) != 1:
             raise WeightsError(f"an MSPN has one keypoint set; the datasets give {keypoints}")
-        return MSPN(num_stages=cfg.num_stages, num_keypoints=next(iter(keypoints.values())))
-
+        return MSPN(num_stages=cfg.num_stages, num_keypoints=next(iter(keypoints.values())), **mspn_size(cfg))
     return MDPN(backbone=cfg.backbone, domains={d: keypoints[d] for d in cfg.domains},
                 intermediate_skip=cfg.intermediate_skip, num_stages=cfg.num_stages)
 
@@ -67,12 +72,15 @@ def final_heatmaps(model: nn.Module, images: torch.Tensor, domain: str) -> torch
 
 
 def find_imagenet_weights(cfg: ModelConfig) -> Path | None:
-    """``init_weights`` when set (must exist), else a torchvision file already in torch's hub cache, else None."""
+    """``init_weights`` when set (must exist), else a torchvision file already in torch's hub cache, else None.
+    An MSPN with a size of its own (``mspn_size``) takes no cached ResNet-50: it would not fit."""
     if cfg.init_weights:
         path = Path(cfg.init_weights).expanduser()
         if not path.is_file():
             raise WeightsError(f"model.init_weights {path} not found; give a torchvision ResNet .pth or remove it")
         return path
+    if cfg.kind == "mspn" and mspn_size(cfg):
+        return None
     depth = 50 if cfg.kind == "mspn" or cfg.backbone == "mspn" else int(cfg.backbone[6:])
     cached = Path(torch.hub.get_dir()) / "checkpoints" / TORCHVISION_FILES.get(depth, "")
     return cached if cached.is_file() else None
@@ -123,12 +131,16 @@ def init_from_imagenet(model: nn.Module, state: dict[str, torch.Tensor], source:
 
 
 def initialise(model: nn.Module, cfg: ModelConfig) -> str:
-    """Pretrained checkpoint (strict), else ImageNet ResNet, else random with a warning. Returns what was used."""
+    """Pretrained checkpoint (strict), else ImageNet ResNet, else random (with a warning, except for a resized MSPN,
+    which no ImageNet ResNet fits). Returns what was used."""
     if cfg.pretrained:
 
         load_checkpoint(unwrap(model), cfg.pretrained)
         return f"pretrained {cfg.pretrained}"
     path = find_imagenet_weights(cfg)
+    if path is None and cfg.kind == "mspn" and mspn_size(cfg):
+        log.info("a resized MSPN (model.num_blocks/unit_channels/base_channels) starts from random weights")
+        return "random"
     if path is None:
         log.warning("no ImageNet ResNet weights (set model.init_weights to a torchvision resnet .pth): the "
                     "backbone starts from random weights, which trains far slower and ends lower")

@@ -47,6 +47,7 @@ def test_mspn_two_step_run_through_the_cli(tmp_path):
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     train_rows = [r for r in records if r["kind"] == "train"]
     assert [r["step"] for r in train_rows] == [1, 2] and all(np.isfinite(r["loss"]) for r in train_rows)
+    assert f"loss {train_rows[0]['loss']:.4g} (step 1) -> {train_rows[1]['loss']:.4g} (step 2)" in result.output
     (val,) = [r for r in records if r["kind"] == "val"]
     assert val["metric_name"] == "coco_ap" and 0.0 <= val["AP"] <= 1.0
     assert cv2.imread(str(run / "loss.png")).shape == (480, 800, 3)
@@ -59,6 +60,27 @@ def test_mspn_two_step_run_through_the_cli(tmp_path):
     card = load_card("mspn-1x50-coco")
     path = resolve_weights(card, str(run / "model_final.pth"))
     assert load_checkpoint(build_network(card.network, card.network_args), path, card.weights.layout)["epoch"] == 1
+
+
+def test_a_fresh_run_starts_a_fresh_log(tmp_path):
+    data = {**mspn_config(tmp_path), "validation": None}
+    data["model"].update(num_blocks=[1, 1, 1, 1], unit_channels=16, base_channels=8)  # small: the log is the point
+    config = replace(parse_config(data), max_iters_per_epoch=1)
+    loop.train(config, device="cpu")
+    result = loop.train(config, device="cpu")  # the same output folder again, without resume
+    records = [json.loads(line) for line in result.metrics.read_text().splitlines()]
+    assert [r["step"] for r in records] == [1]
+
+
+def test_cpu_threads_hold_while_training_and_are_restored(tmp_path, monkeypatch):
+    seen = []
+    monkeypatch.setattr(loop, "_run_phase", lambda *args: seen.append(torch.get_num_threads()))
+    before = torch.get_num_threads()
+    for threads in (3, 0):
+        config = parse_config({**mspn_config(tmp_path), "validation": None, "cpu_threads": threads})
+        loop.train(config, device="cpu")
+        assert torch.get_num_threads() == before
+    assert seen == [3, before]  # 0 leaves PyTorch's setting alone
 
 
 def test_resume_continues_exactly(tmp_path, monkeypatch):

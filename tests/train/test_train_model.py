@@ -12,7 +12,8 @@ from train_data_helpers import one_torch_thread  # noqa: F401 (autouse fixture)
 from posetrack_cli.errors import WeightsError
 from posetrack_cli.nets.mspn import MSPN
 from posetrack_cli.train.config import LossConfig, ModelConfig, TargetConfig
-from posetrack_cli.train.model import init_from_imagenet, initialise, supervision_plan
+from posetrack_cli.train.model import (build_model, find_imagenet_weights, init_from_imagenet, initialise,
+                                        supervision_plan)
 from posetrack_cli.train.targets import TargetBuilder
 
 
@@ -75,6 +76,25 @@ def test_initialise_from_file_or_random_with_warning(tmp_path, monkeypatch, capl
     torch.testing.assert_close(model.backbone.top.top[0].conv.weight, tiny_resnet_state()["conv1.weight"])
     with pytest.raises(WeightsError, match="not found"):
         initialise(model, ModelConfig(init_weights=str(tmp_path / "nope.pth")))
+
+
+def test_mspn_size_from_the_config(tmp_path, monkeypatch):
+    small = ModelConfig(num_stages=1, num_blocks=(1, 2, 1, 1), base_channels=8, unit_channels=16)
+    state = build_model(small, {"main": 5}).state_dict()
+    assert state["backbone.top.top.0.conv.weight"].shape == (8, 3, 7, 7)  # stem: base_channels
+    layer2 = "backbone.multi_stage_mspn.0.downsample.layer2"
+    assert {k.split(".")[5] for k in state if k.startswith(layer2 + ".")} == {"0", "1"}  # 2 blocks
+    assert state[layer2 + ".0.conv1.weight"].shape == (16, 32, 1, 1)  # 8 x 2^1 wide, after 8 x 4 channels
+    assert state["head.predict_layers.0.conv_layers.1.conv.weight"].shape == (5, 16, 3, 3)  # unit_channels -> K
+    default = build_model(ModelConfig(num_stages=1), {"main": 17}).state_dict()
+    assert default["backbone.top.top.0.conv.weight"].shape == (64, 3, 7, 7)  # MSPN-50
+    assert default["head.predict_layers.0.conv_layers.1.conv.weight"].shape == (17, 256, 3, 3)
+    # a cached torchvision ResNet-50 initialises MSPN-50 but is not offered to a smaller MSPN
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    cached = tmp_path / "hub" / "checkpoints" / "resnet50-0676ba61.pth"
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"")
+    assert find_imagenet_weights(ModelConfig()) == cached and find_imagenet_weights(small) is None
 
 
 def test_supervision_plans():

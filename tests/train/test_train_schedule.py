@@ -115,6 +115,11 @@ BASE = {"model": {"kind": "mspn"},
     ({"datasets": {"a": {"format": "lsp", "annotations": "a.json", "images": "i"}}}, "format 'lsp'"),
     ({"model": {"kind": "mdpn", "input_size": [200, 256]}}, "multiples of 32"),
     ({"validation": {"dataset": "a", "metric": "pck"}}, "validation.metric"),
+    ({"model": {"kind": "mspn", "num_blocks": [1, 1, 1]}}, "model.num_blocks (1, 1, 1): four positive"),
+    ({"model": {"kind": "mspn", "num_blocks": [1, 0, 1, 1]}}, "model.num_blocks (1, 0, 1, 1)"),
+    ({"model": {"kind": "mspn", "unit_channels": 0}}, "model.unit_channels 0"),
+    ({"model": {"kind": "mdpn", "base_channels": 16}}, "model.base_channels: sets the size of an MSPN"),
+    ({"cpu_threads": -1}, "cpu_threads -1"),
 ])
 def test_config_errors_are_one_line(change, message):
     with pytest.raises(ConfigError) as exc:
