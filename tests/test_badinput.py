@@ -299,5 +299,7 @@ def test_pose_weights_failing_sha256(tmp_path, monkeypatch):
     monkeypatch.setenv("POSETRACK_CACHE", str(tmp_path / "cache"))
     (tmp_path / "cache").mkdir()
     (tmp_path / "cache" / card.weights.file).write_bytes(b"not the published file")
-    one_line_error(invoke("run", EXAMPLE_CLIP, "--out", tmp_path / "t.json", "-q", "--detectors", "ssdlite",
+    boxes = tmp_path / "boxes.json"  # supplied boxes: no detector, so no bundled detector file is needed
+    boxes.write_text(json.dumps({"frames": [{"frame": 0, "boxes": [[10, 10, 60, 150, 0.9]]}]}))
+    one_line_error(invoke("run", EXAMPLE_CLIP, "--out", tmp_path / "t.json", "-q", "--boxes", boxes,
                           "--pose", "mspn-2x50-coco"), 3, "sha256", "does not match")

@@ -186,7 +186,8 @@ def test_box_propagation_recovers_a_person_the_boxes_miss(tmp_path):
     frames = json.loads(detected.read_text())["frames"]
     tracks = [{p["track_id"] for p in f["people"]} for f in frames]
     target = min(set.intersection(*tracks))  # a person seen in all six frames
-    gone = next(p["box_xyxy"] for p in frames[3]["people"] if p["track_id"] == target)
+    box_of = {f["frame_index"]: next(p["box_xyxy"] for p in f["people"] if p["track_id"] == target) for f in frames}
+    gone = box_of[3]
     boxes = {"frames": [{"frame": f["frame_index"], "boxes": [p["box_xyxy"] + [p["box_score"]] for p in f["people"]
                                                               if not (f["frame_index"] == 3 and p["box_xyxy"] == gone)]}
                         for f in frames]}
@@ -200,5 +201,5 @@ def test_box_propagation_recovers_a_person_the_boxes_miss(tmp_path):
     assert max((_iou(p["box_xyxy"], gone) for p in runs["plain"][3]["people"]), default=0.0) < 0.3
     found = [p for p in runs["propagated"][3]["people"] if _iou(p["box_xyxy"], gone) >= 0.5]
     assert len(found) == 1, runs["propagated"][3]["people"]
-    before = [p["track_id"] for p in runs["propagated"][2]["people"] if _iou(p["box_xyxy"], gone) >= 0.3]
-    assert found[0]["track_id"] in before
+    before = [p["track_id"] for p in runs["propagated"][2]["people"] if _iou(p["box_xyxy"], box_of[2]) >= 0.5]
+    assert before == [found[0]["track_id"]]  # the person keeps the id of frame 2
