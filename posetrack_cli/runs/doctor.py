@@ -27,7 +27,7 @@ from posetrack_cli.config import PipelineConfig
 from posetrack_cli.errors import DependencyError, PosetrackError, dependency_failure
 from posetrack_cli.io.download import sha256_of
 
-EXAMPLE_CLIP = Path(__file__).resolve().parent.parent / "examples" / "vtest.avi"  # in a checkout, not in a wheel
+EXAMPLE_CLIP = Path(__file__).resolve().parents[2] / "examples" / "vtest.avi"  # in a checkout, not in a wheel
 SMOKE_FRAMES = 2
 # (label, module, distribution to install when the module is missing)
 PACKAGES = (("torch", "torch", "torch"), ("torchvision", "torchvision", "torchvision"),

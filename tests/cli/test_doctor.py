@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from conftest import EXAMPLE_CLIP, ROOT
 from posetrack_cli.cli import main
 from posetrack_cli.config import DetectConfig, PipelineConfig, PoseConfig
+from posetrack_cli.runs import doctor
 from posetrack_cli.runs.doctor import smoke_check
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -84,6 +85,10 @@ def test_a_broken_dependency_is_one_line_naming_it(monkeypatch):
 
 SMALL = PipelineConfig(DetectConfig(detectors=("yolo",), yolo_imgsz=320), PoseConfig(model="yolo-crop"),
                        max_frames=2, prefetch=0, offline=True)
+
+
+def test_the_doctor_finds_the_bundled_clip_of_a_checkout():
+    assert doctor.EXAMPLE_CLIP == EXAMPLE_CLIP and EXAMPLE_CLIP.is_file()
 
 
 def test_smoke_run_tracks_two_frames_and_names_a_missing_api(monkeypatch):
