@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from conftest import EXAMPLE_CLIP, ROOT
 from posetrack_cli.cli import main
 from posetrack_cli.config import DetectConfig, PipelineConfig, PoseConfig
-from posetrack_cli.runs import doctor
+from posetrack_cli.runs import doctor as doctor_module
 from posetrack_cli.runs.doctor import smoke_check
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -88,7 +88,7 @@ SMALL = PipelineConfig(DetectConfig(detectors=("yolo",), yolo_imgsz=320), PoseCo
 
 
 def test_the_doctor_finds_the_bundled_clip_of_a_checkout():
-    assert doctor.EXAMPLE_CLIP == EXAMPLE_CLIP and EXAMPLE_CLIP.is_file()
+    assert doctor_module.EXAMPLE_CLIP == EXAMPLE_CLIP and EXAMPLE_CLIP.is_file()
 
 
 def test_smoke_run_tracks_two_frames_and_names_a_missing_api(monkeypatch):
