@@ -97,7 +97,7 @@ def build_config(opts: dict) -> PipelineConfig:
 @click.option("--ray-workers", type=click.IntRange(min=1), default=None,
               help="With --ray: worker processes (default: as many as the cluster's CPUs/GPUs allow).")
 @click.option("--cpus-per-task", type=click.FloatRange(min=0.01), default=_RAY.cpus_per_task, show_default=True,
-              help="With --ray: CPUs reserved by each worker.")
+              help="With --ray: CPUs reserved by each worker, and its PyTorch threads.")
 @click.option("--gpus-per-task", type=click.FloatRange(min=0), default=_RAY.gpus_per_task, show_default=True,
               help="With --ray: GPUs reserved by each worker (fractions share a GPU).")
 @click.option("--ray-retries", type=click.IntRange(min=0), default=_RAY.retries, show_default=True,

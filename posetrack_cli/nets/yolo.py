@@ -48,6 +48,11 @@ def load_yolo(path: Path, device: str):
             raise  # unless Ultralytics itself lacks something: named as such by dependency_calls
         raise WeightsError(f"cannot load YOLO weights {path}: {one_line(exc)}") from None
     model.to(device)
+    # Ultralytics sets up its predictor at the model's first predict call, and with it sets PyTorch to min(8, cores
+    # - 1) threads; ``predict`` restores the process's count after each call, but the first call itself would run at
+    # Ultralytics' count: its numbers would differ in the last digits from the same call made later, and a Ray worker
+    # reserving one CPU would run it on up to 8 threads. Set the predictor up now, on a blank image.
+    predict(model, [np.zeros((32, 32, 3), np.uint8)], device, imgsz=32)
     return model
 
 

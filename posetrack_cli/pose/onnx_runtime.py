@@ -31,6 +31,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -39,11 +40,21 @@ from torch import nn
 from posetrack_cli.config import PoseConfig
 from posetrack_cli.errors import PosetrackError, dependency_calls, dependency_failure, one_line
 from posetrack_cli.nets.onnx_session import cpu_session
+from posetrack_cli.pose.agreement import keypoint_agreement
+from posetrack_cli.pose.decode import decode_heatmaps
+from posetrack_cli.records import COCO17
 from posetrack_cli.zoo import cache_dir
 
 log = logging.getLogger(__name__)
 
 INPUT, OUTPUT = "crops", "heatmaps"
+# ONNX Runtime's WeightBiasQuantization pass quantises the weights of a float32 Conv that sits between a
+# DequantizeLinear and a QuantizeLinear (an output convolution followed by a quantised Add), to the full int8 range:
+# it undid ``nodes_to_exclude`` and saturated on CPUs without VNNI (see quantize_int8). Off in every session.
+DISABLED_OPTIMIZERS = ("WeightBiasQuantization",)
+INT8_CHECK_IMAGES = 32  # calibration inputs run again in int8 after quantising and compared with float32
+INT8_MIN_OKS = 0.85  # int8 refused below this mean OKS to float32 on them (the proxy model: 0.95-0.96)
+INT8_MAX_SCORE_ERROR = 0.05  # ... or above this mean keypoint-score difference (the proxy model: 0.005-0.006)
 
 
 def onnx_available() -> bool:
@@ -156,7 +167,7 @@ def cached_export(net: nn.Module, input_size: tuple[int, int], scratch: Path) ->
 @dependency_calls("ONNX Runtime")
 def make_session(path: str | Path, threads: int | None = None):
     require_onnxruntime()
-    return cpu_session(path, threads)  # the same CPU budget as PyTorch
+    return cpu_session(path, threads, DISABLED_OPTIMIZERS)  # the same CPU budget as PyTorch
 
 
 def output_convolutions(model) -> list[str]:
@@ -177,9 +188,16 @@ def output_convolutions(model) -> list[str]:
 
 @dependency_calls("ONNX Runtime")
 def quantize_int8(fp32_path: str | Path, int8_path: str | Path, calibration: np.ndarray, batch: int = 4,
-                  method: str = "percentile") -> Path:
+                  method: str = "percentile", reduce_range: bool = True, weights: str = "int8") -> Path:
     """Static int8 quantisation of an exported graph, calibrated on ``calibration`` (N, 3, h, w) with ``method``
     ("percentile" or "minmax") activation ranges; the output convolutions stay float32.
+
+    ``reduce_range`` (the default): int8 weights over -64..64 instead of -127..127. ONNX Runtime multiplies uint8
+    activations by int8 weights; on x86 CPUs without VNNI (AVX2, AVX-512 before Cascade Lake) it adds pairs of
+    products in signed 16 bits (VPMADDUBSW), which saturate at 32767 (255 x 127 x 2 = 64770) and gave wrong
+    heatmaps there; with 7-bit weights a pair stays below it (255 x 64 x 2 = 32640) on every CPU.
+    benchmarks/bench_int8_isa.py measures the settings on this CPU and on an emulated AVX2 CPU.
+    ``weights`` "uint8": ONNX Runtime's U8U8 kernels instead (measured slower and no closer).
 
     The calibrator sees ``batch`` images at a time and merges their histograms / ranges (``CalibStridedMinMax``):
     ONNX Runtime's histogram calibrators otherwise keep every intermediate tensor of every image until the end,
@@ -227,7 +245,9 @@ def quantize_int8(fp32_path: str | Path, int8_path: str | Path, calibration: np.
     chatter = io.StringIO()  # the calibrators print their progress
     with contextlib.redirect_stdout(chatter):
         quantize_static(str(prepared), str(int8_path), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        activation_type=QuantType.QUInt8,
+                        weight_type={"int8": QuantType.QInt8, "uint8": QuantType.QUInt8}[weights],
+                        reduce_range=reduce_range,
                         calibrate_method=methods[method],
                         nodes_to_exclude=output_convolutions(onnx.load(str(prepared), load_external_data=False)),
                         extra_options={"CalibStridedMinMax": 1})  # one batch per collect_data call
@@ -236,15 +256,32 @@ def quantize_int8(fp32_path: str | Path, int8_path: str | Path, calibration: np.
     return int8_path
 
 
+def int8_failures(reference: np.ndarray, quantised: np.ndarray, sigmas: Sequence[float]) -> list[str]:
+    """Why int8 heatmaps (N, C, h, w) fail against float32's ``reference`` of the same inputs, as short phrases
+    (empty: they pass). The keypoints decoded from the first ``len(sigmas)`` channels of both are compared by
+    ``agreement.keypoint_agreement`` (each person's area: the box inside the padded crop) against INT8_MIN_OKS and
+    INT8_MAX_SCORE_ERROR; collapsed output fails whatever its OKS."""
+    def keypoints(heatmaps: np.ndarray) -> np.ndarray:
+        xy, scores = decode_heatmaps(torch.from_numpy(heatmaps[:, :len(sigmas)]))
+        return torch.cat([xy, scores[..., None]], -1).numpy()
+
+    h, w = reference.shape[-2:]
+    areas = np.full(len(reference), h * w / PoseConfig.padding ** 2)
+    agreement = keypoint_agreement(keypoints(reference), keypoints(quantised), areas, sigmas)
+    return agreement.failures(INT8_MIN_OKS, INT8_MAX_SCORE_ERROR)
+
+
 class OnnxHeatmapNet:
     """Callable: (B, 3, h, w) float tensor -> (B, C, h/4, w/4) float32 heatmaps, run by ONNX Runtime.
 
     ``int8``: inputs run in float32 and are recorded until ``calibration_images`` have been seen, then the int8
-    graph is built from them (``calibrate`` does it at once from given inputs).
+    graph is built from them (``calibrate`` does it at once from given inputs) and checked against float32 with the
+    OKS ``sigmas`` of the heatmaps' first channels (the skeleton's).
     """
 
     def __init__(self, net: nn.Module, input_size: tuple[int, int], int8: bool = False, threads: int | None = None,
-                 calibration_images: int = PoseConfig.int8_calibration) -> None:
+                 calibration_images: int = PoseConfig.int8_calibration,
+                 sigmas: Sequence[float] = COCO17.sigmas) -> None:
         require_onnxruntime()
         self._dir = tempfile.TemporaryDirectory(prefix="posetrack-onnx-")
         self._threads = threads
@@ -260,16 +297,27 @@ class OnnxHeatmapNet:
         self.int8 = int8
         self.quantised = False
         self.calibration_images = calibration_images
+        self.sigmas = tuple(sigmas)
+        self.refused = ""  # why the int8 graph failed its check (every later call raises it)
         self._recorded: list[np.ndarray] = []
 
     def calibrate(self, images: np.ndarray) -> None:
-        """Quantise now, calibrated on ``images`` (N, 3, h, w) float32, and switch to the int8 graph."""
-        int8_path = quantize_int8(self.fp32_path, Path(self._dir.name) / "net-int8.onnx", images)
-        self.session = make_session(int8_path, self._threads)
-        self.quantised = True
+        """Quantise now, calibrated on ``images`` (N, 3, h, w) float32, and switch to the int8 graph once its
+        heatmaps of the first INT8_CHECK_IMAGES images pass ``int8_failures``; a ``PosetrackError`` if they do not."""
         self._recorded = []
+        int8 = make_session(quantize_int8(self.fp32_path, Path(self._dir.name) / "net-int8.onnx", images),
+                            self._threads)
+        probe = {INPUT: np.ascontiguousarray(images[:INT8_CHECK_IMAGES], np.float32)}
+        failures = int8_failures(self.session.run([OUTPUT], probe)[0], int8.run([OUTPUT], probe)[0], self.sigmas)
+        if failures:
+            self.refused = (f"--pose-runtime int8: the quantised network disagrees with float32 on "
+                            f"{len(probe[INPUT])} calibration inputs ({'; '.join(failures)}); use --pose-runtime onnx")
+            raise PosetrackError(self.refused)
+        self.session, self.quantised = int8, True
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.refused:
+            raise PosetrackError(self.refused)
         array = np.ascontiguousarray(x.detach().cpu().float().numpy())
         out = self.session.run([OUTPUT], {INPUT: array})[0]
         if self.int8 and not self.quantised:

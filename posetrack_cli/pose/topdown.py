@@ -109,7 +109,8 @@ def _onnx_runtime(est: TopDownEstimator, int8: bool) -> Callable[[torch.Tensor],
         raise PosetrackError(f"the {'int8' if int8 else 'onnx'} pose runtime runs on the CPU only; use --device cpu "
                              "or the torch runtime")
     est.memory_format = torch.contiguous_format  # ONNX Runtime takes NCHW arrays
-    return OnnxHeatmapNet(est.net, est.card.input_size, int8=int8, calibration_images=est.config.int8_calibration)
+    return OnnxHeatmapNet(est.net, est.card.input_size, int8=int8, calibration_images=est.config.int8_calibration,
+                          sigmas=est.skeleton.sigmas)
 
 
 # The pose runtimes by name (config.POSE_RUNTIMES, whose "auto" picks one of them: ``auto_runtime``): factory(the

@@ -20,8 +20,8 @@ RAY_MISSING = "--ray needs Ray: pip install 'posetrack-cli[ray]'"
 class RayConfig:
     address: str = "auto"  # "auto": the current Ray connection, else RAY_ADDRESS, else a new local instance bound
     # to 127.0.0.1 (no traffic leaves the machine); or a cluster address ("HOST:PORT", "ray://HOST:10001")
-    cpus_per_task: float = 1.0  # CPUs each worker reserves (its torch/OpenMP threads); raising it gives fewer,
-    # faster workers
+    cpus_per_task: float = 1.0  # CPUs each worker reserves, and its PyTorch threads (whole CPUs, at least 1:
+    # ray_worker.worker_threads); raising it gives fewer, faster workers
     gpus_per_task: float = 0.0  # GPUs each worker reserves (a fraction shares one GPU between workers)
     workers: int | None = None  # worker actors; None = as many as the cluster's CPUs/GPUs allow (at most one per
     # item)

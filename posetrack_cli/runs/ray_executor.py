@@ -22,7 +22,7 @@ from posetrack_cli.runs.outputs import render_path, skip_or_clean, write_summary
 from posetrack_cli.runs.policy import guarded, stopped_row
 from posetrack_cli.runs.progress import Progress
 from posetrack_cli.runs.ray_config import RayConfig, check_ray
-from posetrack_cli.runs.ray_worker import Item, Outcome, ProgressLog, Worker
+from posetrack_cli.runs.ray_worker import Item, Outcome, ProgressLog, Worker, worker_threads
 
 log = logging.getLogger(__name__)
 
@@ -116,13 +116,14 @@ class Pool:
         self.boxes = None if boxes is None else ray.put(boxes)  # supplied boxes: stored once, shared by the workers
         self.progress = ray.remote(num_cpus=0)(ProgressLog).remote()
         self.remote_worker = ray.remote(num_cpus=cfg.cpus_per_task, num_gpus=cfg.gpus_per_task)(Worker)
+        self.threads = worker_threads(cfg.cpus_per_task)
         self.actors = [self._new() for _ in range(size)]
         for pid, error in ray.get([a.ready.remote() for a in self.actors]):
             if error is not None:  # bad or missing weights: the same error as a local run
                 raise getattr(errors, error[0], PosetrackError)(error[1])
 
     def _new(self):
-        return self.remote_worker.remote(self.config, self.progress, self.boxes)
+        return self.remote_worker.remote(self.config, self.progress, self.boxes, self.threads)
 
     def replace(self, slot: int) -> None:
         with contextlib.suppress(Exception):

@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from posetrack_cli.config import PipelineConfig
 from posetrack_cli.errors import PosetrackError
 from posetrack_cli.pipeline import VideoResult, build_stages
@@ -77,10 +79,18 @@ class _Reporter:
         pass
 
 
+def worker_threads(cpus_per_task: float) -> int:
+    """PyTorch (and so ONNX Runtime) threads of a worker: the whole CPUs it reserves, at least one. That is Ray's own
+    rule for ``OMP_NUM_THREADS``, set here explicitly because Ray keeps a value already in the driver's environment
+    (Ultralytics sets ``OMP_NUM_THREADS=1`` when imported: a driver that ran YOLO gave every worker one thread)."""
+    return max(1, int(cpus_per_task))
+
+
 class Worker:
     """One worker slot: builds the stages once (``build_stages``), then runs the items it is given."""
 
-    def __init__(self, config: PipelineConfig, progress, boxes=None) -> None:
+    def __init__(self, config: PipelineConfig, progress, boxes=None, threads: int = 1) -> None:
+        torch.set_num_threads(threads)  # worker_threads: a local run uses PyTorch's default, the machine's cores
         limit_heap_growth()
         self.progress = progress
         self.stages, self.error = None, None

@@ -23,8 +23,10 @@ from posetrack_cli.config import PoseConfig
 from posetrack_cli.errors import PosetrackError
 from posetrack_cli.nets import precision
 from posetrack_cli.nets.mspn import MSPN
+from posetrack_cli.pose.agreement import keypoint_agreement
+from posetrack_cli.geometry import box_areas
 from posetrack_cli.pose.topdown import TopDownEstimator, normalise
-from posetrack_cli.records import Detections
+from posetrack_cli.records import COCO17, Detections
 
 TINY = dict(num_blocks=(1, 1, 1, 1), unit_channels=16, base_channels=8)
 CARD = zoo.ModelCard(
@@ -54,8 +56,8 @@ def randomise_batchnorm(net: nn.Module, seed: int = 0) -> nn.Module:
 
 class PeakedMSPN(nn.Module):
     """A tiny MSPN (random weights and BN statistics) plus a convolution + BN that finds bright squares, so that
-    every heatmap has one clear peak (the white square) while every operation the speed paths change (BN
-    folding, memory layout, ONNX export, quantisation) lies on the way to it."""
+    every heatmap has one clear peak (the white square), of a height of its own, while every operation the speed
+    paths change (BN folding, memory layout, ONNX export, quantisation) lies on the way to it."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -67,7 +69,9 @@ class PeakedMSPN(nn.Module):
             bn = self.spot[1]
             bn.running_mean.fill_(-2.0)  # black is about -2 after the card's normalisation, white about +2.2
             bn.running_var.fill_(1.0)
-            bn.weight.fill_(255 / 4.2)  # a fully white cell -> ~255, the MSPN target scale
+            # a fully white cell -> ~255 (the MSPN target scale) for keypoint 0 down to ~153 for keypoint 16: every
+            # keypoint has its own score, so output that gives all of them one score shows
+            bn.weight.copy_(torch.linspace(1.0, 0.6, 17) * 255 / 4.2)
             bn.bias.zero_()
         self.eval().requires_grad_(False)
 
@@ -231,13 +235,80 @@ def test_int8_calibrates_on_first_inputs_then_matches_plain(plain_keypoints, tmp
     # kept float32: the convolutions that make the heatmaps (here the spot detector and the MSPN head, summed)
     assert len(output_convolutions(onnx.load(str(onnx_net.fp32_path)))) == 2
     assert_same_keypoints(first, plain_keypoints, FP32_TOL, 1e-4)
-    assert_same_keypoints(estimate(est), plain_keypoints, LOW_PRECISION_TOL, 0.03)
+    int8 = estimate(est)
+    assert_same_keypoints(int8, plain_keypoints, LOW_PRECISION_TOL, 0.03)
+    # not collapsed: ONNX Runtime's int8 kernels saturating (AVX2 CPUs without VNNI) gave every keypoint one score
+    assert np.ptp(plain_keypoints[..., 2]) > 0.3  # float32's scores spread (0.6 to 1.0 of one peak height)
+    areas = np.concatenate([box_areas(d.boxes_xyxy) for d in DETS])
+    agreement = keypoint_agreement(plain_keypoints, int8, areas, COCO17.sigmas)
+    assert agreement.collapse == "" and agreement.score_error < 0.03 and agreement.mean_oks > 0.95
+    assert not onnx_net.refused  # the library's own check after calibration passed
 
     # any number of calibration images, one batch at a time (4 + 4 + 3)
     from posetrack_cli.pose.onnx_runtime import make_session, quantize_int8
     images = normalise(CROPS.repeat(4, 1, 1, 1)[:11], CARD, est.device).numpy()
     int8 = quantize_int8(onnx_net.fp32_path, tmp_path / "int8.onnx", images, batch=4)
     assert make_session(int8).run(None, {"crops": images[:2]})[0].shape == (2, 17, 64, 48)
+
+
+def test_int8_graph_keeps_the_output_convolutions_float32_when_onnx_runtime_optimises_it(monkeypatch, tmp_path):
+    """ONNX Runtime's WeightBiasQuantization pass would quantise the excluded output convolutions (here followed by
+    a quantised Add) to the full int8 range when the session is built: on AVX2 CPUs without VNNI the all-equal
+    weights of the spot detector then saturated and every keypoint got the score 1.3002. The sessions turn it off;
+    this reads the graph ONNX Runtime actually runs."""
+    import onnx
+    import onnxruntime as ort
+
+    from posetrack_cli.pose.onnx_runtime import make_session, quantize_int8
+
+    est = build(runtime="onnx")
+    images = normalise(CROPS, CARD, est.device).numpy()
+    int8 = quantize_int8(est._predict.fp32_path, tmp_path / "int8.onnx", images, batch=4)
+
+    class SavingOptions(ort.SessionOptions):  # make_session's options, also writing the optimised graph
+        def __init__(self) -> None:
+            super().__init__()
+            self.optimized_model_filepath = str(tmp_path / "optimised.onnx")
+
+    monkeypatch.setattr(ort, "SessionOptions", SavingOptions)
+    make_session(int8)
+    ops = [n.op_type for n in onnx.load(str(tmp_path / "optimised.onnx")).graph.node]
+    assert ops.count("Conv") == 2 and ops.count("QLinearConv") > 0  # spot detector + MSPN head in float32
+    weights = {i.name: i for i in onnx.load(str(int8)).graph.initializer}
+    quantised = [onnx.numpy_helper.to_array(w) for name, w in weights.items() if name.endswith("weight_quantized")]
+    assert quantised and max(np.abs(q).max() for q in quantised) <= 64  # 7-bit weights: no int16 saturation
+
+
+def test_int8_refuses_output_that_disagrees_with_float32(monkeypatch):
+    """The check after calibration: int8 heatmaps that are constant (every keypoint on one point with one score),
+    or that keep the positions but give every keypoint one score, stop the run with one line, at that call and every
+    later one."""
+    from posetrack_cli.pose import onnx_runtime
+
+    real_session = onnx_runtime.make_session
+
+    class Broken:
+        def __init__(self, session, fn) -> None:
+            self.session, self.fn = session, fn
+
+        def run(self, names, feeds):
+            return [self.fn(self.session.run(names, feeds)[0])]
+
+    flat_peaks = lambda h: 77.0 * h / h.max(axis=(2, 3), keepdims=True)  # noqa: E731 - same argmax, one peak value
+    for fn in (lambda h: np.full_like(h, 77.0), flat_peaks):
+        est = build(config=PoseConfig(batch_size=4, int8_calibration=6), runtime="int8")
+        fp32 = est._predict.session
+        monkeypatch.setattr(onnx_runtime, "make_session", lambda path, threads=None, fn=fn: Broken(fp32, fn))
+        with pytest.raises(PosetrackError) as refused:
+            estimate(est)
+        message = str(refused.value)
+        assert message.startswith("--pose-runtime int8: the quantised network disagrees with float32 on 6 "
+                                  "calibration inputs (") and message.endswith("); use --pose-runtime onnx")
+        assert "mean score difference" in message and "\n" not in message
+        assert not est._predict.quantised
+        with pytest.raises(PosetrackError, match="disagrees with float32"):
+            estimate(est)
+        monkeypatch.setattr(onnx_runtime, "make_session", real_session)
 
 
 def test_int8_quantises_the_exported_graph_when_pre_processing_fails(monkeypatch, caplog, tmp_path):
