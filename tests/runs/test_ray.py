@@ -39,10 +39,11 @@ def tree(root: Path) -> dict[str, bytes]:
 
 
 # Ray workers reserve one CPU each, so their torch and ONNX Runtime use 1 thread where the local run uses 2 (the
-# ``local`` fixture sets 2, so this holds on any machine). Float sums then run in another order, and a coordinate
-# can differ in its last written digit (measured: at most 1e-4 px over the three clips). People, ids, boxes and
-# every other field stay equal; numbers are compared within this tolerance.
-FLOAT_TOLERANCE = 1e-3
+# ``local`` fixture sets 2, so this holds on any machine). Float sums then run in another order (measured: at most
+# 1e-4 px over the three clips), and a coordinate near a rounding boundary can then differ by one unit in its last
+# written digit: keypoints are written with 2 decimals, and 78.85 against 78.84 was seen on a 60-frame clip. People,
+# ids, boxes and every other field stay equal; numbers are compared within one such unit.
+FLOAT_TOLERANCE = 0.0101
 
 
 def same_json(a, b, where: str = "") -> list[str]:
@@ -162,12 +163,29 @@ def test_resume_on_ray_skips_finished_videos(folder, local, on_ray, tmp_path):
     assert_same_outputs(tree(out), tree(local))
 
 
-def test_killed_worker_is_retried_and_a_worker_dying_every_time_is_reported(ray_instance, folder, local, tmp_path,
+@pytest.fixture(scope="module")
+def long_folder(folder, tmp_path_factory) -> tuple[Path, Path]:
+    """The folder with b and c 60 frames long, and the output folder of a local run of it. A worker is killed at
+    its first progress report, which the driver sees up to a poll later: a 3-frame clip can be finished by then
+    (seen once under load), a 60-frame one cannot."""
+    root = tmp_path_factory.mktemp("long_videos")
+    shutil.copy(folder / "a.avi", root / "a.avi")
+    people_video(root / "b.avi", n=60, start=120)
+    (root / "sub").mkdir()
+    people_video(root / "sub" / "c.avi", n=60, start=300)
+    out = tmp_path_factory.mktemp("long_local") / "out"
+    result = invoke("run", root, "--out", out, *FAST)
+    assert result.exit_code == 0, result.output
+    return root, out
+
+
+def test_killed_worker_is_retried_and_a_worker_dying_every_time_is_reported(ray_instance, long_folder, tmp_path,
                                                                             caplog):
     from posetrack_cli.runs.progress import Silent
     from posetrack_cli.runs.ray_config import RayConfig
     from posetrack_cli.runs.ray_executor import run_on_ray
 
+    folder, local = long_folder
     config = build_config_for(FAST)
     videos, rows = _find_inputs(folder)
     out = tmp_path / "out"
