@@ -1,0 +1,157 @@
+"""The report of the bundled clip in a real browser (headless Chromium from file://): it loads without console
+errors, plays the clip's H.264 proxy in step with the data, draws each skeleton in its track's colour at its
+keypoints and nowhere else, and a click on a track's row seeks the video to the track's first frame."""
+
+from __future__ import annotations
+
+import base64
+import cv2
+import numpy as np
+import pytest
+from conftest import EXAMPLE_CLIP
+from pages import browser, new_page, scene_json  # noqa: F401 (fixtures)
+from scene import FPS, LOW_KEYPOINT, SEEN, WIDTH, box_of, keypoints_of
+
+from posetrack_cli.records import COCO17
+from posetrack_cli.report import write_report
+from posetrack_cli.report.page import PALETTE
+
+THUMB = (192, 144)  # frames are compared at this size
+
+
+@pytest.fixture(scope="module")
+def scene_report(scene_json, tmp_path_factory):
+    out = tmp_path_factory.mktemp("scene_report") / "scene.html"
+    return write_report(scene_json, out)
+
+
+@pytest.fixture(scope="module")
+def clip_thumbs():
+    """The clip's first 30 frames as OpenCV decodes them, RGB at THUMB size."""
+    cap = cv2.VideoCapture(str(EXAMPLE_CLIP))
+    thumbs = [cv2.cvtColor(cv2.resize(cap.read()[1], THUMB, interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
+              for _ in range(30)]
+    cap.release()
+    return np.array(thumbs, np.float32)
+
+
+def shown_thumb(page) -> np.ndarray:
+    """The video frame the browser shows now (a screenshot of the player without the drawing), RGB at THUMB size.
+    A screenshot, because a page from file:// may not read a video's pixels back."""
+    page.evaluate("document.getElementById('overlay').style.visibility = 'hidden'")
+    png = page.locator("#video").screenshot()
+    page.evaluate("document.getElementById('overlay').style.visibility = ''")
+    image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+    return cv2.cvtColor(cv2.resize(image, THUMB, interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB).astype(np.float32)
+
+
+def wait_for_frame(page, row: int) -> None:
+    page.wait_for_function(f"""document.body.dataset.drawnRow === '{row}' && !video.seeking
+        && video.readyState >= 2""", timeout=10_000)
+    page.wait_for_timeout(150)  # the compositor presents the decoded frame
+
+
+def overlay_pixels(page) -> np.ndarray:
+    """The drawing canvas as (H, W, 4) RGBA, read through a lossless PNG."""
+    url = page.evaluate("document.getElementById('overlay').toDataURL('image/png')")
+    image = cv2.imdecode(np.frombuffer(base64.b64decode(url.split(",", 1)[1]), np.uint8), cv2.IMREAD_UNCHANGED)
+    return cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
+
+
+def hex_rgb(colour: str) -> np.ndarray:
+    return np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)])
+
+
+def test_proxy_is_made_for_the_ms_mpeg4_clip(scene_report):
+    assert scene_report.video_src.endswith("scene.proxy.mp4")
+    assert scene_report.path.with_name("scene.proxy.mp4").stat().st_size > 100_000
+
+
+def test_loads_without_console_errors_and_plays_h264(new_page, scene_report):
+    tab = new_page()
+    tab.open_report(scene_report.path)
+    tab.page.wait_for_function("video.readyState >= 2", timeout=10_000)
+    facts = tab.page.evaluate("[video.videoWidth, video.videoHeight, video.canPlayType('video/mp4; "
+                              "codecs=\"avc1.64001f\"'), report.frames.time.length]")
+    assert facts == [768, 576, "probably", 30]
+    assert tab.page.locator(".tl-row").count() == len(SEEN)
+    assert tab.page.locator(".person img").count() == len(SEEN)  # a crop of every track
+    assert tab.errors == []
+
+
+def test_skeleton_colour_at_keypoints_and_nowhere_else(new_page, scene_report):
+    tab = new_page()
+    tab.open_report(scene_report.path)
+    tab.page.uncheck("#show-boxes")
+    tab.page.uncheck("#show-ids")
+    row = 8  # #1 and #3 are in the frame
+    tab.page.evaluate(f"report.seekRow({row})")
+    wait_for_frame(tab.page, row)
+    pixels = overlay_pixels(tab.page)
+    drawn = []
+    for track in (1, 3):
+        colour = hex_rgb(PALETTE[(track - 1) % len(PALETTE)])
+        points = np.array(keypoints_of(box_of(track, row)))
+        for j, (x, y, _) in enumerate(points):
+            rgba = pixels[int(y), int(x)]
+            if j == LOW_KEYPOINT:  # below the 0.3 threshold: not drawn, nor its links
+                assert rgba[3] == 0, (track, j, rgba)
+                continue
+            assert rgba[3] == 255 and np.abs(rgba[:3].astype(int) - colour).max() <= 2, (track, j, rgba)
+            drawn.append((x, y))
+        drawn += [(points[a], points[b]) for a, b in COCO17.links if LOW_KEYPOINT not in (a, b)]
+    far = far_from(drawn, margin=10)
+    assert far.sum() > 100_000 and (pixels[..., 3][far] == 0).all()  # nothing drawn away from the skeletons
+    assert tab.errors == []
+
+
+def far_from(drawn, margin: float) -> np.ndarray:
+    """Pixels further than ``margin`` from every keypoint (x, y) and link ((x, y, s), (x, y, s)) in ``drawn``."""
+    ys, xs = np.mgrid[0:576, 0:WIDTH]
+    near = np.zeros(xs.shape, bool)
+    for item in drawn:
+        if isinstance(item[0], np.ndarray):
+            (ax, ay), (bx, by) = item[0][:2], item[1][:2]
+            d = np.array([bx - ax, by - ay])
+            t = np.clip(((xs - ax) * d[0] + (ys - ay) * d[1]) / max(d @ d, 1e-9), 0, 1)
+            near |= np.hypot(xs - (ax + t * d[0]), ys - (ay + t * d[1])) <= margin
+        else:
+            near |= np.hypot(xs - item[0], ys - item[1]) <= margin
+    return ~near
+
+
+def test_threshold_slider_hides_keypoints(new_page, scene_report):
+    tab = new_page()
+    tab.open_report(scene_report.path)
+    tab.page.evaluate("report.seekRow(8)")
+    wait_for_frame(tab.page, 8)
+    assert overlay_pixels(tab.page)[..., 3].any()
+    tab.page.fill("#threshold", "0.95")  # above every keypoint's 0.9: no skeleton; boxes and ids stay
+    tab.page.uncheck("#show-boxes")
+    tab.page.uncheck("#show-ids")
+    assert not overlay_pixels(tab.page)[..., 3].any()
+
+
+def test_track_row_click_seeks_to_its_first_frame(new_page, scene_report, clip_thumbs):
+    tab = new_page()
+    tab.open_report(scene_report.path)
+    first = min(SEEN[2])
+    tab.page.click('.tl-row[data-track="2"] .tl-label')
+    wait_for_frame(tab.page, first)
+    now = tab.page.evaluate("video.currentTime")
+    assert first / FPS <= now < (first + 0.5) / FPS
+    assert tab.page.evaluate("report.state.highlight") == 2
+    assert tab.page.locator('.tl-row.on').get_attribute("data-track") == "2"
+    shown = shown_thumb(tab.page)
+    errors = [np.abs(shown - clip_thumbs[k]).mean() for k in range(len(clip_thumbs))]
+    assert int(np.argmin(errors)) == first and errors[first] < 6, errors  # that frame decoded, not a neighbour
+    assert tab.errors == []
+
+
+def test_flag_click_seeks_and_follows(new_page, scene_report):
+    tab = new_page()
+    tab.open_report(scene_report.path)
+    tab.page.click('#flags .flag[data-track="4"]')  # the short track
+    wait_for_frame(tab.page, min(SEEN[4]))
+    assert tab.page.evaluate("report.state.highlight") == 4
+    assert tab.page.locator("#flags .flag").count() == 4  # one of each kind in the scene
