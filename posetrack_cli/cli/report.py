@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from posetrack_cli.errors import InputError
-from posetrack_cli.report import ReportResult, write_folder_report, write_report
+from posetrack_cli.report import FolderReport, ReportResult, write_folder_report, write_report
 
 
 def size_text(n: int) -> str:
@@ -16,9 +16,22 @@ def size_text(n: int) -> str:
 
 def page_line(page: ReportResult) -> str:
     """What a written page holds: its size (the video not counted), time, and the video it plays."""
-    video = f"plays {page.video_src}" if page.video_src else "no video"
-    note = f"; {page.note}" if page.note and page.video_src else (f" ({page.note})" if page.note else "")
-    return f"wrote {page.path} ({size_text(page.bytes)}, {page.seconds:.1f} s; {video}{note})"
+    if page.video_src:
+        video = f"plays {page.video_src}" + (f", {page.note}" if page.note else "")
+    else:
+        video = f"no video: {page.note}" if page.note else "no video"
+    return f"wrote {page.path} ({size_text(page.bytes)} without the video, {page.seconds:.1f} s; {video})"
+
+
+def echo_report(report: FolderReport) -> None:
+    """A line per page written and per problem, then the index page."""
+    for page in report.pages:
+        click.echo(page_line(page))
+    for problem in report.problems:
+        click.echo(f"no report: {problem}", err=True)
+    if report.index is not None:
+        n = len(report.pages)
+        click.echo(f"wrote {report.index} ({n} video page{'s' * (n != 1)})")
 
 
 @click.command("report")
@@ -35,12 +48,7 @@ def report_cmd(source: Path, out: Path, video: Path | None, no_video: bool) -> N
     if source.is_dir():
         if video is not None:
             raise InputError("--video names one video; a folder run's videos are found from its summary.json")
-        folder = write_folder_report(source, out, with_video=not no_video)
-        for page in folder.pages:
-            click.echo(page_line(page))
-        for problem in folder.problems:
-            click.echo(f"no report: {problem}", err=True)
-        click.echo(f"wrote {folder.index} ({len(folder.pages)} video page{'s' * (len(folder.pages) != 1)})")
+        echo_report(write_folder_report(source, out, with_video=not no_video))
         return
     if out.is_dir():
         out = out / f"{source.stem}.html"

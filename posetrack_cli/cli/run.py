@@ -9,7 +9,7 @@ import click
 
 from posetrack_cli.cli.options import boxes_options, csv, detect_config, load_box_source, model_options, pose_config
 from posetrack_cli.cli.progress import DownloadBar, FrameBar, VideoBars
-from posetrack_cli.cli.report import page_line
+from posetrack_cli.cli.report import echo_report
 from posetrack_cli.cli.summary import format_summary
 from posetrack_cli.config import OutputConfig, PipelineConfig, TrackConfig
 from posetrack_cli.errors import InputError, PosetrackError
@@ -140,7 +140,7 @@ def run_cmd(source: Path, out: Path, render: Path | None, resume: bool, profile:
         results = [run_single(source, out, config, render, VideoBars(quiet), boxes, download)]
     _print_summary(results, profile)
     if report:
-        _write_report(results, out, batch)
+        echo_report(report_run(results, out, batch))
     if boxes is not None and ray is None and boxes.unused_note():  # Ray workers use their own copies of the boxes
         click.echo(boxes.unused_note())
     if any(r.status == "failed" for r in results):
@@ -159,14 +159,6 @@ def ray_config_from(opts: dict):
                      gpus_per_task=values["gpus_per_task"], workers=values["ray_workers"],
                      retries=values["ray_retries"], chunk_frames=values["chunk_frames"],
                      dashboard=values["ray_dashboard"])
-
-
-def _write_report(results, out: Path, batch: bool) -> None:
-    pages, problems = report_run(results, out, batch)
-    for page in pages:
-        click.echo(page_line(page))
-    for problem in problems:
-        click.echo(f"no report: {problem}", err=True)
 
 
 def _print_summary(results, profile: bool) -> None:

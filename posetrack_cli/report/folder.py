@@ -18,7 +18,7 @@ PAGE_STATUSES = ("done", "skipped")  # rows whose tracks.json is finished
 
 @dataclass
 class FolderReport:
-    index: Path
+    index: Path | None  # the index page (None: the report of one video)
     pages: list[ReportResult] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # "video: why it has no page"
 

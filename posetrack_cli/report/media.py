@@ -36,14 +36,15 @@ def browser_plays(video: Path) -> bool:
     return facts.readable and (facts.video_codec or "").split(" ")[0] in BROWSER_CODECS
 
 
-def proxy_for(video: Path, proxy: Path) -> Path:
-    """``proxy``, an H.264 copy of ``video``; an existing proxy newer than the video is kept (made by an earlier
-    report). The file appears complete or not at all."""
-    if proxy.is_file() and proxy.stat().st_mtime >= video.stat().st_mtime:
+def proxy_for(video: Path, proxy: Path, seconds: float, data: Path) -> Path:
+    """``proxy``, an H.264 copy of the first ``seconds`` of ``video`` (the part the run tracked); an existing proxy
+    newer than both the video and the run's ``data`` file is kept (an earlier report of this run made it). The file
+    appears complete or not at all."""
+    if proxy.is_file() and proxy.stat().st_mtime >= max(video.stat().st_mtime, data.stat().st_mtime):
         return proxy
     partial = proxy.with_name(f".{proxy.name}.partial.mp4")
     try:
-        transcode_h264(video, partial)
+        transcode_h264(video, partial, seconds=seconds)
         os.replace(partial, proxy)
     finally:
         partial.unlink(missing_ok=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from posetrack_cli.errors import InputError, OutputError, one_line
@@ -43,14 +43,16 @@ def resolve_video(run: RunData, tracks_json: Path, video: Path | None) -> Path:
     raise InputError(f"{tracks_json}: its video {recorded} is not there; pass --video PATH (or --no-video)")
 
 
-def _playable(source: Path, out_html: Path, kind: str) -> tuple[Path | None, str]:
-    """The file the page should play and a note: the source itself, or a proxy beside the page."""
-    if kind == "frames":
+def _playable(source: Path, out_html: Path, run: RunData, data_file: Path) -> tuple[Path | None, str]:
+    """The file the page should play and a note: the source itself, or a proxy beside the page (of the part of the
+    video the run tracked, and a second more)."""
+    if run.video.get("kind") == "frames":
         return None, "an image sequence: the drawing plays without pictures"
     if browser_plays(source):
         return source, ""
-    proxy = proxy_for(source, out_html.with_suffix(".proxy.mp4"))
-    return proxy, f"{source.name} is in a format browsers cannot play; showing an H.264 copy ({proxy.name})"
+    seconds = float(run.time_s[-1]) + 1.0 if len(run.time_s) else None
+    proxy = proxy_for(source, out_html.with_suffix(".proxy.mp4"), seconds, data_file)
+    return proxy, f"an H.264 copy: browsers cannot play {source.name}"
 
 
 def _make_folder(folder: Path) -> None:
@@ -68,17 +70,27 @@ def write_report(tracks_json: Path, out_html: Path, video: Path | None = None, w
     tracks_json, out_html = Path(tracks_json), Path(out_html)
     run = load_tracks(tracks_json)
     source = resolve_video(run, tracks_json, video) if with_video else None
+    result = write_page(run, out_html, source, timings, title, tracks_json)
+    return replace(result, seconds=time.perf_counter() - start)
+
+
+def write_page(run: RunData, out_html: Path, source: Path | None = None, timings: dict | None = None,
+               title: str | None = None, data_file: Path | None = None) -> ReportResult:
+    """The page of a run already in memory (``source``: its video, None for a page without one; ``data_file``:
+    the file the run was read from, whose age decides whether an earlier proxy still fits)."""
+    start = time.perf_counter()
+    out_html = Path(out_html)
     summaries = summarise_tracks(run)
     _make_folder(out_html.parent)
     with ThreadPoolExecutor(1) as pool:
-        playing = pool.submit(_playable, source, out_html, run.video.get("kind", "video")) if source else None
+        playing = pool.submit(_playable, source, out_html, run, data_file or source) if source else None
         pictures = crops(run, source, pick_crops(summaries))
         try:
-            target, note = playing.result() if playing else (None, "no video given")
+            target, note = playing.result() if playing else (None, "")
         except MediaError as exc:
             target, note = None, f"no browser-playable copy of {source.name} ({one_line(exc, with_type=False)})"
     src = Path(os.path.relpath(target.resolve(), out_html.resolve().parent)).as_posix() if target else ""
-    data = page_data(run, title or Path(str(run.video.get("path", tracks_json.stem))).name,
+    data = page_data(run, title or Path(str(run.video.get("path", out_html.stem))).name,
                      {"src": src, "note": note}, track_rows(summaries, pictures), flags(run, summaries), timings)
     text = render_page(data, chunks(run))
     with atomic_write(out_html) as fh:

@@ -10,7 +10,12 @@ from pathlib import Path
 
 from posetrack_cli.errors import PosetrackError
 from posetrack_cli.pipeline import VideoResult
-from posetrack_cli.report import FolderReport, ReportResult, write_folder_report, write_report
+from posetrack_cli.report import (
+    FolderReport,
+    ReportResult,
+    write_folder_report,
+    write_report,
+)
 
 
 def report_path(out_json: Path) -> Path:
@@ -29,14 +34,12 @@ def report_folder(out_dir: Path) -> FolderReport:
     return write_folder_report(out_dir, out_dir)
 
 
-def report_run(results: list[VideoResult], out: Path, batch: bool) -> tuple[list[ReportResult], list[str]]:
-    """(pages written, problems) for a finished run; a problem is one line, never an exception."""
+def report_run(results: list[VideoResult], out: Path, batch: bool) -> FolderReport:
+    """The pages of a finished run (``index`` None for one video); a problem is one line, never an exception."""
     try:
         if batch:
-            folder = report_folder(out)
-            return folder.pages, folder.problems
-        done = [r for r in results if r.status == "done"]
-        return [report_single(r) for r in done], []
+            return report_folder(out)
+        return FolderReport(None, [report_single(r) for r in results if r.status == "done"])
     except PosetrackError as exc:
         target = out if batch else report_path(Path(results[0].output)) if results else out
-        return [], [f"{target}: {exc} (the tracks are written; retry with posetrack report)"]
+        return FolderReport(None, [], [f"{target}: {exc} (the tracks are written; retry with posetrack report)"])

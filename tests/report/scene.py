@@ -11,6 +11,8 @@ Every keypoint scores 0.9 except the right wrist (0.1), which the page's default
 
 from __future__ import annotations
 
+import json
+
 from conftest import EXAMPLE_CLIP
 
 FPS, WIDTH, HEIGHT, FRAMES = 10.0, 768, 576, 30
@@ -37,7 +39,7 @@ def keypoints_of(box: list[float]) -> list[list[float]]:
             for j, (fx, fy) in enumerate(TEMPLATE)]
 
 
-SEEN = {1: range(0, 15), 2: range(17, 30), 3: [*range(5, 12), *range(16, 30)], 4: range(20, 22)}
+SEEN = {1: range(15), 2: range(17, 30), 3: [*range(5, 12), *range(16, 30)], 4: range(20, 22)}
 SCORE = {1: 0.9, 2: 0.8, 3: 0.2, 4: 0.5}
 
 
@@ -59,3 +61,25 @@ def tracks_doc(video: str = str(EXAMPLE_CLIP)) -> dict:
             "config": {"track": {"min_similarity": 0.3}}, "frames": frames, "tracks": tracks,
             "stats": {"frames": FRAMES, "people": sum(len(f["people"]) for f in frames), "tracks": len(SEEN),
                       "complete": True, "truncated": False}}
+
+
+def folder_run(tmp_path):
+    """A folder run's output written by hand: two finished videos (one in a sub-folder) and a failed one."""
+    out = tmp_path / "out"
+    (out / "sub").mkdir(parents=True)
+    for rel in ("a.json", "sub/b.json"):
+        (out / rel).write_text(json.dumps(tracks_doc()))
+    rows = [{"video": "in/a.avi", "output": str(out / "a.json"), "status": "done", "frames": 30, "people": 58,
+             "tracks": 4, "seconds": 3.0, "warning": "", "error": "", "profile": {"detect": 2.0, "pose": 1.0}},
+            {"video": "in/sub/b.avi", "output": str(out / "sub/b.json"), "status": "done", "frames": 30,
+             "people": 58, "tracks": 4, "seconds": 6.0, "warning": "", "error": "", "profile": {}},
+            {"video": "in/c.mp4", "output": str(out / "c.json"), "status": "failed", "frames": 0,
+             "error": "in/c.mp4: empty file (0 bytes); it is not a video"}]
+    (out / "summary.json").write_text(json.dumps({"videos": rows, "counts": {"done": 2, "failed": 1},
+                                                  "totals": {"frames": 60, "people": 116, "seconds": 9.0}}))
+    return out
+
+
+def write_scene(path):
+    path.write_text(json.dumps(tracks_doc()))
+    return path

@@ -1,28 +1,85 @@
 """The report of the bundled clip in a real browser (headless Chromium from file://): it loads without console
 errors, plays the clip's H.264 proxy in step with the data, draws each skeleton in its track's colour at its
-keypoints and nowhere else, and a click on a track's row seeks the video to the track's first frame."""
+keypoints and nowhere else, and a click on a track's row seeks the video to the track's first frame; a folder
+run's index links resolve; ``run --report`` on the bundled clip writes a page that loads without errors. One
+browser serves every test (Chromium starts in about a second; these tests take seconds)."""
 
 from __future__ import annotations
 
 import base64
+import os
+import shutil
+
 import cv2
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from conftest import EXAMPLE_CLIP
-from pages import browser, new_page, scene_json  # noqa: F401 (fixtures)
-from scene import FPS, LOW_KEYPOINT, SEEN, WIDTH, box_of, keypoints_of
+from playwright.sync_api import sync_playwright
+from scene import FPS, LOW_KEYPOINT, SEEN, WIDTH, box_of, folder_run, keypoints_of, write_scene
 
+from posetrack_cli.cli import main
 from posetrack_cli.records import COCO17
 from posetrack_cli.report import write_report
 from posetrack_cli.report.page import PALETTE
 
 THUMB = (192, 144)  # frames are compared at this size
 
+# Without the background-networking flags Chromium keeps trying to reach its services, which a closed network refuses.
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def chromium_binary() -> str | None:
+    return os.environ.get("POSETRACK_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+
 
 @pytest.fixture(scope="module")
-def scene_report(scene_json, tmp_path_factory):
-    out = tmp_path_factory.mktemp("scene_report") / "scene.html"
-    return write_report(scene_json, out)
+def browser():
+    binary = chromium_binary()
+    if binary is None:
+        pytest.skip("no chromium binary (apt-get install chromium, or set POSETRACK_CHROMIUM)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=binary, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+class Page:
+    """A page and every console message and uncaught error it produced."""
+
+    def __init__(self, browser, width: int = 1400, height: int = 1000) -> None:
+        self.page = browser.new_page(viewport={"width": width, "height": height})
+        self.errors: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(f"{m.type}: {m.text}") if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
+
+    def open_report(self, path) -> None:
+        self.page.goto(path.resolve().as_uri())
+        self.page.wait_for_function("document.body.dataset.ready === '1'", timeout=20_000)
+
+
+@pytest.fixture
+def new_page(browser):
+    pages = []
+
+    def make(**kwargs) -> Page:
+        pages.append(Page(browser, **kwargs))
+        return pages[-1]
+
+    yield make
+    for page in pages:
+        page.page.close()
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def scene_report(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("scene_report")
+    return write_report(write_scene(folder / "scene.json"), folder / "scene.html")
 
 
 @pytest.fixture(scope="module")
@@ -105,19 +162,17 @@ def test_skeleton_colour_at_keypoints_and_nowhere_else(new_page, scene_report):
     assert tab.errors == []
 
 
-def far_from(drawn, margin: float) -> np.ndarray:
-    """Pixels further than ``margin`` from every keypoint (x, y) and link ((x, y, s), (x, y, s)) in ``drawn``."""
-    ys, xs = np.mgrid[0:576, 0:WIDTH]
-    near = np.zeros(xs.shape, bool)
+def far_from(drawn, margin: int) -> np.ndarray:
+    """Pixels further than about ``margin`` from every keypoint (x, y) and link ((x, y, s), (x, y, s)) in
+    ``drawn`` (the near ones painted with OpenCV)."""
+    near = np.zeros((576, WIDTH), np.uint8)
     for item in drawn:
         if isinstance(item[0], np.ndarray):
-            (ax, ay), (bx, by) = item[0][:2], item[1][:2]
-            d = np.array([bx - ax, by - ay])
-            t = np.clip(((xs - ax) * d[0] + (ys - ay) * d[1]) / max(d @ d, 1e-9), 0, 1)
-            near |= np.hypot(xs - (ax + t * d[0]), ys - (ay + t * d[1])) <= margin
+            a, b = (tuple(round(float(v)) for v in point[:2]) for point in item)
+            cv2.line(near, a, b, 255, thickness=2 * margin + 1)
         else:
-            near |= np.hypot(xs - item[0], ys - item[1]) <= margin
-    return ~near
+            cv2.circle(near, (round(float(item[0])), round(float(item[1]))), margin, 255, -1)
+    return near == 0
 
 
 def test_threshold_slider_hides_keypoints(new_page, scene_report):
@@ -155,3 +210,36 @@ def test_flag_click_seeks_and_follows(new_page, scene_report):
     wait_for_frame(tab.page, min(SEEN[4]))
     assert tab.page.evaluate("report.state.highlight") == 4
     assert tab.page.locator("#flags .flag").count() == 4  # one of each kind in the scene
+
+
+def test_folder_index_links_resolve(tmp_path, new_page):
+    out = folder_run(tmp_path)
+    result = invoke("report", out, "--out", tmp_path / "report", "--no-video")
+    assert result.exit_code == 0, result.output
+    index = tmp_path / "report" / "index.html"
+    assert (tmp_path / "report" / "a.html").is_file() and (tmp_path / "report" / "sub" / "b.html").is_file()
+    tab = new_page()
+    tab.page.goto(index.as_uri())
+    links = tab.page.locator("table.summary a")
+    assert links.count() == 2 and "empty file (0 bytes)" in tab.page.locator("tr.st-failed").inner_text()
+    for name in ("in/a.avi", "in/sub/b.avi"):
+        tab.page.goto(index.as_uri())
+        tab.page.click(f"text={name}")
+        tab.page.wait_for_function("document.body.dataset.ready === '1'", timeout=20_000)
+        assert tab.page.evaluate("report.frames.time.length") == 30
+    assert tab.errors == []
+
+
+def test_run_with_report_on_the_bundled_clip(tmp_path, new_page):
+    out = tmp_path / "clip.json"
+    result = invoke("run", EXAMPLE_CLIP, "--out", out, "--max-frames", 8, "-q", "--pose", "yolo-crop",
+                    "--detectors", "ssdlite", "--report")
+    assert result.exit_code == 0, result.output
+    page = tmp_path / "clip.html"
+    assert f"wrote {page}" in result.output and "plays clip.proxy.mp4" in result.output
+    tab = new_page()
+    tab.open_report(page)
+    tab.page.wait_for_function("video.readyState >= 2", timeout=10_000)
+    facts = tab.page.evaluate("[report.frames.time.length, document.querySelectorAll('#timings .bar').length]")
+    assert facts[0] == 8 and facts[1] >= 3  # decode, detect, pose, ... timed by the run
+    assert tab.errors == []

@@ -40,7 +40,7 @@ def test_pack_layout_and_round_trip():
     assert raw[:50] == bytes([0] + [2] * 49)  # frame deltas: 0 then +1 (zigzag 2), one plane
     out = unpack_columns(packed)
     assert out["frame"].tolist() == list(range(50))
-    assert np.abs(out["xy"] / 4 - xy).max() <= 0.125  # quarter pixels: within half a step
+    assert np.abs(out["xy"] / 4 - xy).max() <= 0.125  # in steps of a quarter: within half a step
 
 
 def test_rows_must_agree():

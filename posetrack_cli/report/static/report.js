@@ -99,29 +99,30 @@
     const id = c.track.values[i];
     const col = colour(id);
     const box = c.box.values, xy = c.xy.values, ks = c.kscore.values, k = c.k;
+    const bs = c.box.scale, cs = c.xy.scale;
     ctx.globalAlpha = dim ? 0.22 : 1;
     ctx.strokeStyle = col; ctx.fillStyle = col;
     if (state.boxes) {
       ctx.lineWidth = 1.5 * S;
-      ctx.strokeRect(box[4 * i] / 4, box[4 * i + 1] / 4, (box[4 * i + 2] - box[4 * i]) / 4,
-        (box[4 * i + 3] - box[4 * i + 1]) / 4);
+      ctx.strokeRect(box[4 * i] / bs, box[4 * i + 1] / bs, (box[4 * i + 2] - box[4 * i]) / bs,
+        (box[4 * i + 3] - box[4 * i + 1]) / bs);
     }
     const thr = Math.round(state.threshold * c.kscore.scale);
     ctx.lineWidth = 2.5 * S; ctx.lineCap = 'round';
     ctx.beginPath();
     for (const [a, b] of D.skeleton.links) {
       if (ks[i * k + a] < thr || ks[i * k + b] < thr) continue;
-      ctx.moveTo(xy[(i * k + a) * 2] / 4, xy[(i * k + a) * 2 + 1] / 4);
-      ctx.lineTo(xy[(i * k + b) * 2] / 4, xy[(i * k + b) * 2 + 1] / 4);
+      ctx.moveTo(xy[(i * k + a) * 2] / cs, xy[(i * k + a) * 2 + 1] / cs);
+      ctx.lineTo(xy[(i * k + b) * 2] / cs, xy[(i * k + b) * 2 + 1] / cs);
     }
     ctx.stroke();
     for (let j = 0; j < k; j++) {
       if (ks[i * k + j] < thr) continue;
       ctx.beginPath();
-      ctx.arc(xy[(i * k + j) * 2] / 4, xy[(i * k + j) * 2 + 1] / 4, 3.5 * S, 0, 2 * Math.PI);
+      ctx.arc(xy[(i * k + j) * 2] / cs, xy[(i * k + j) * 2 + 1] / cs, 3.5 * S, 0, 2 * Math.PI);
       ctx.fill();
     }
-    if (state.ids) label(id, box[4 * i] / 4, box[4 * i + 1] / 4, col);
+    if (state.ids) label(id, box[4 * i] / bs, box[4 * i + 1] / bs, col);
     ctx.globalAlpha = 1;
   }
 
@@ -253,7 +254,7 @@
       if (D.video.note) { $('video-note').hidden = false; $('video-note').textContent = D.video.note; }
       setTimeout(() => { if (D.video.note) $('video-note').hidden = true; }, 6000);
     } else {
-      noVideo(D.video.note ? `${D.video.note}; the drawing plays on its own` : 'no video');
+      noVideo(D.video.note ? `${D.video.note}; the drawing plays on its own` : 'no video: the poses are drawn on black');
     }
     $('play').onclick = () => (state.playing ? pause() : play());
     $('prev').onclick = () => { pause(); seekRow(state.row - 1); };
@@ -287,9 +288,9 @@
     const scale = Math.min(r.width / W, r.height / H);
     const x = (e.clientX - r.left - (r.width - W * scale) / 2) / scale;
     const y = (e.clientY - r.top - (r.height - H * scale) / 2) / scale;
-    const b = found.c.box.values;
+    const b = found.c.box.values, bs = found.c.box.scale;
     for (const i of found.list) {
-      if (x >= b[4 * i] / 4 && x <= b[4 * i + 2] / 4 && y >= b[4 * i + 1] / 4 && y <= b[4 * i + 3] / 4) {
+      if (x >= b[4 * i] / bs && x <= b[4 * i + 2] / bs && y >= b[4 * i + 1] / bs && y <= b[4 * i + 3] / bs) {
         setHighlight(found.c.track.values[i]);
         return;
       }
@@ -371,22 +372,33 @@
     const axis = 16, ph0 = h - axis, n = values.length;
     g.strokeStyle = '#e3e6ec'; g.fillStyle = '#6b7385'; g.font = '10px system-ui, sans-serif';
     for (const f of [0, 0.5, 1]) {
-      const y = ph0 - f * (ph0 - 8);
+      const y = ph0 - f * (ph0 - 14);
       g.beginPath(); g.moveTo(0, y); g.lineTo(w, y); g.stroke();
-      g.fillText(fmt(f * top), 2, y - 2);
+      g.fillText(fmt(f * top), w - g.measureText(fmt(f * top)).width - 2, y - 3);
     }
     g.fillText(clock(frames.time[0]), 2, h - 3);
     const end = clock(frames.time[n - 1]);
     g.fillText(end, w - g.measureText(end).width - 2, h - 3);
-    g.fillStyle = g.strokeStyle = kind === 'count' ? '#3b6cff' : '#2f9e44';
+    const colourOf = kind === 'count' ? '#3b6cff' : '#2f9e44';
+    const y = (v) => ph0 - (v / (top || 1)) * (ph0 - 14);
+    const line = [];
+    g.fillStyle = colourOf;
     for (let x = 0; x < w; x++) {
       const a = Math.floor((x * n) / w), b = Math.max(a + 1, Math.floor(((x + 1) * n) / w));
-      let lo = Infinity, hi = -Infinity, sum = 0;
-      for (let i = a; i < b && i < n; i++) { lo = Math.min(lo, values[i]); hi = Math.max(hi, values[i]); sum += values[i]; }
-      if (!isFinite(lo)) continue;
-      const y = (v) => ph0 - (v / (top || 1)) * (ph0 - 8);
-      if (kind === 'count') g.fillRect(x, y(hi), 1, Math.max(1, y(lo) - y(hi) + (lo === 0 ? 0 : ph0 - y(lo))));
-      else g.fillRect(x, y(sum / (b - a)), 1, 2);
+      let lo = Infinity, hi = -Infinity, sum = 0, m = 0;
+      for (let i = a; i < b && i < n; i++) { lo = Math.min(lo, values[i]); hi = Math.max(hi, values[i]); sum += values[i]; m++; }
+      if (!m) continue;
+      if (kind === 'count') g.fillRect(x, y(hi), 1, ph0 - y(hi));
+      else line.push([x + 0.5, y(sum / m)]);
+    }
+    if (line.length) {
+      g.strokeStyle = colourOf; g.lineWidth = 1.5; g.lineJoin = 'round';
+      g.beginPath();
+      line.forEach(([x, v], i) => (i ? g.lineTo(x, v) : g.moveTo(x, v)));
+      g.stroke();
+      g.globalAlpha = 0.12;
+      g.lineTo(line[line.length - 1][0], ph0); g.lineTo(line[0][0], ph0); g.closePath(); g.fill();
+      g.globalAlpha = 1;
     }
     el.onclick = (e) => {
       const r = el.getBoundingClientRect();
@@ -395,8 +407,7 @@
   }
 
   function plots() {
-    const top = Math.max(1, ...frames.count.slice(0, 1));
-    let max = top;
+    let max = 1;
     for (const c of frames.count) if (c > max) max = c;
     plot($('plot-count'), frames.count, max, (v) => String(Math.round(v)), 'count');
     plot($('plot-score'), frames.score, 1, (v) => v.toFixed(1), 'score');
@@ -428,7 +439,7 @@
 
   function sheet() {
     const cards = D.tracks.slice().sort((a, b) => b.n - a.n).map((t) => {
-      const pic = t.crop ? `<img src="${t.crop}" alt="#${t.id}" loading="lazy">` : '<span class="hint">no picture</span>';
+      const pic = t.crop ? `<img src="${t.crop}" alt="#${t.id}">` : '<span class="hint">no picture</span>';
       return `<div class="person" data-track="${t.id}" style="border-top-color:${colour(t.id)}">` +
         `<div class="pic">${pic}</div><div class="meta"><b>#${t.id}</b><br>${clock(frames.time[t.first])} – ` +
         `${clock(frames.time[t.last])}<br>${t.n} frames · ${(t.n / FPS).toFixed(1)} s<br>score ${t.score.toFixed(2)}` +
