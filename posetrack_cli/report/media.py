@@ -1,5 +1,6 @@
 """The pictures of a report: the video the page plays (the source when a browser decodes it, else an H.264 proxy made
-with the bundled ffmpeg) and the contact sheet's crops (each track's best pose, cut from its frame)."""
+with the bundled ffmpeg, also for an image sequence) and the contact sheet's crops (each track's best pose, cut from
+its frame)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from posetrack_cli.io.ffmpeg import MediaError, stream_facts, transcode_h264
+from posetrack_cli.io.ffmpeg import H264Encoder, MediaError, stream_facts, transcode_h264
 from posetrack_cli.report.analysis import TrackSummary
 from posetrack_cli.report.data import RunData
 
@@ -36,16 +37,47 @@ def browser_plays(video: Path) -> bool:
     return facts.readable and (facts.video_codec or "").split(" ")[0] in BROWSER_CODECS
 
 
+def _still_fresh(proxy: Path, sources: list[Path]) -> bool:
+    """An existing proxy newer than everything it was made from was made by an earlier report of this run."""
+    return proxy.is_file() and proxy.stat().st_mtime >= max(p.stat().st_mtime for p in sources)
+
+
 def proxy_for(video: Path, proxy: Path, seconds: float, data: Path) -> Path:
-    """``proxy``, an H.264 copy of the first ``seconds`` of ``video`` (the part the run tracked); an existing proxy
-    newer than both the video and the run's ``data`` file is kept (an earlier report of this run made it). The file
-    appears complete or not at all."""
-    if proxy.is_file() and proxy.stat().st_mtime >= max(video.stat().st_mtime, data.stat().st_mtime):
+    """``proxy``, an H.264 copy of the first ``seconds`` of ``video`` (the part the run tracked), kept when still
+    fresh (``data``: the run's file). The file appears complete or not at all."""
+    if _still_fresh(proxy, [video, data]):
         return proxy
     partial = proxy.with_name(f".{proxy.name}.partial.mp4")
     try:
         transcode_h264(video, partial, seconds=seconds)
         os.replace(partial, proxy)
+    finally:
+        partial.unlink(missing_ok=True)
+    return proxy
+
+
+def sequence_proxy(run: RunData, folder: Path, proxy: Path, data: Path) -> Path:
+    """``proxy``, an H.264 video of an image sequence: frame k at k / fps as the run timed it, black where an
+    image was unreadable (so the video's frames stay aligned with the frame indices); kept when still fresh."""
+    if _still_fresh(proxy, [folder, data]):
+        return proxy
+    names = dict(zip(run.frame_index.tolist(), run.frame_names))
+    width, height = int(run.video["width"]), int(run.video["height"])
+    size = (width + width % 2, height + height % 2)  # H.264 (yuv420p) needs even sizes
+    partial = proxy.with_name(f".{proxy.name}.partial.mp4")
+    encoder = H264Encoder(partial, run.fps, size)
+    try:
+        for index in range(int(run.frame_index[-1]) + 1 if len(run.frame_index) else 0):
+            frame = np.zeros((size[1], size[0], 3), np.uint8)
+            image = cv2.imread(str(folder / names[index])) if index in names else None
+            if image is not None:
+                frame[:min(height, image.shape[0]), :min(width, image.shape[1])] = image[:height, :width]
+            encoder.write(frame)
+        encoder.close()
+        os.replace(partial, proxy)
+    except BaseException:
+        encoder.kill()
+        raise
     finally:
         partial.unlink(missing_ok=True)
     return proxy

@@ -14,7 +14,7 @@ from posetrack_cli.io.ffmpeg import MediaError
 from posetrack_cli.io.files import atomic_write
 from posetrack_cli.report.analysis import flags, summarise_tracks
 from posetrack_cli.report.data import RunData, load_tracks
-from posetrack_cli.report.media import browser_plays, crops, pick_crops, proxy_for
+from posetrack_cli.report.media import browser_plays, crops, pick_crops, proxy_for, sequence_proxy
 from posetrack_cli.report.page import chunks, page_data, render_page, track_rows
 
 
@@ -47,7 +47,8 @@ def _playable(source: Path, out_html: Path, run: RunData, data_file: Path) -> tu
     """The file the page should play and a note: the source itself, or a proxy beside the page (of the part of the
     video the run tracked, and a second more)."""
     if run.video.get("kind") == "frames":
-        return None, "an image sequence: the drawing plays without pictures"
+        proxy = sequence_proxy(run, source, out_html.with_suffix(".proxy.mp4"), data_file)
+        return proxy, f"an H.264 video of the image sequence {source.name}"
     if browser_plays(source):
         return source, ""
     seconds = float(run.time_s[-1]) + 1.0 if len(run.time_s) else None

@@ -7,6 +7,7 @@ browser serves every test (Chromium starts in about a second; these tests take s
 from __future__ import annotations
 
 import base64
+import json
 import os
 import shutil
 
@@ -16,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import EXAMPLE_CLIP
 from playwright.sync_api import sync_playwright
-from scene import FPS, LOW_KEYPOINT, SEEN, WIDTH, box_of, folder_run, keypoints_of, write_scene
+from scene import FPS, LOW_KEYPOINT, SEEN, WIDTH, box_of, folder_run, keypoints_of, tracks_doc, write_scene
 
 from posetrack_cli.cli import main
 from posetrack_cli.records import COCO17
@@ -242,4 +243,27 @@ def test_run_with_report_on_the_bundled_clip(tmp_path, new_page):
     tab.page.wait_for_function("video.readyState >= 2", timeout=10_000)
     facts = tab.page.evaluate("[report.frames.time.length, document.querySelectorAll('#timings .bar').length]")
     assert facts[0] == 8 and facts[1] >= 3  # decode, detect, pose, ... timed by the run
+    assert tab.errors == []
+
+
+def test_image_sequence_plays_as_an_h264_video(tmp_path, new_page, clip_frames):
+    """A run on a folder of frames: the page plays an H.264 video made of the images, frame k at k / fps."""
+    folder = tmp_path / "seq"
+    folder.mkdir()
+    names = [f"{k:06d}.jpg" for k in range(len(clip_frames))]
+    for name, image in zip(names, clip_frames):
+        cv2.imwrite(str(folder / name), image, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    doc = tracks_doc(video=str(folder))
+    doc["video"].update(kind="frames", frame_count=len(names))
+    doc["frames"] = [dict(frame, name=name) for frame, name in zip(doc["frames"], names)]
+    (tmp_path / "seq.json").write_text(json.dumps(doc))
+    result = write_report(tmp_path / "seq.json", tmp_path / "seq.html")
+    assert result.video_src == "seq.proxy.mp4"
+    tab = new_page()
+    tab.open_report(result.path)
+    tab.page.evaluate("report.seekRow(5)")
+    wait_for_frame(tab.page, 5)
+    thumbs = [cv2.cvtColor(cv2.resize(f, THUMB, interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB) for f in clip_frames]
+    errors = [np.abs(shown_thumb(tab.page) - t.astype(np.float32)).mean() for t in thumbs]
+    assert int(np.argmin(errors)) == 5 and errors[5] < 6, errors
     assert tab.errors == []
