@@ -202,7 +202,7 @@
     if (!useVideo) {
       timer.t += (now - timer.last) / 1000;
       timer.last = now;
-      if (timer.t > frames.time[frames.time.length - 1]) { pause(); return; }
+      if (timer.t > frames.time[frames.time.length - 1]) { show(frames.time.length - 1); pause(); return; }
       const row = rowAt(timer.t);
       if (row !== state.row) show(row);
     } else if (!('requestVideoFrameCallback' in video)) {
