@@ -9,6 +9,7 @@ import click
 
 from posetrack_cli.cli.options import boxes_options, csv, detect_config, load_box_source, model_options, pose_config
 from posetrack_cli.cli.progress import DownloadBar, FrameBar, VideoBars
+from posetrack_cli.cli.report import echo_report
 from posetrack_cli.cli.summary import format_summary
 from posetrack_cli.config import OutputConfig, PipelineConfig, TrackConfig
 from posetrack_cli.errors import InputError, PosetrackError
@@ -18,6 +19,7 @@ from posetrack_cli.runs.folder import run_batch
 from posetrack_cli.runs.memory import limit_heap_growth
 from posetrack_cli.runs.ray_config import RayConfig, check_ray
 from posetrack_cli.runs.ray_executor import RayExecutor
+from posetrack_cli.runs.report import report_run
 from posetrack_cli.runs.video import run_single
 from posetrack_cli.track.assignment import MATCHERS
 from posetrack_cli.track.propagate import PROPAGATORS
@@ -108,8 +110,12 @@ def build_config(opts: dict) -> PipelineConfig:
 @click.option("--ray-dashboard", is_flag=True, default=_RAY.dashboard,
               help="With --ray auto: start Ray's dashboard (on 127.0.0.1).")
 @click.option("--profile", is_flag=True, help="Print the time spent in each stage.")
+@click.option("--report", "report", is_flag=True,
+              help="Also write an HTML report to look at the run (tracks.html beside tracks.json; for a folder, "
+                   "index.html beside summary.json); see posetrack report.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
-def run_cmd(source: Path, out: Path, render: Path | None, resume: bool, profile: bool, quiet: bool, **opts) -> None:
+def run_cmd(source: Path, out: Path, render: Path | None, resume: bool, profile: bool, quiet: bool, report: bool,
+            **opts) -> None:
     """Track the people in a video or a folder of frames, or in every video and sequence folder under a folder."""
     input_type = opts.pop("input_type")
 
@@ -133,6 +139,8 @@ def run_cmd(source: Path, out: Path, render: Path | None, resume: bool, profile:
     else:
         results = [run_single(source, out, config, render, VideoBars(quiet), boxes, download)]
     _print_summary(results, profile)
+    if report:
+        echo_report(report_run(results, out, batch))
     if boxes is not None and ray is None and boxes.unused_note():  # Ray workers use their own copies of the boxes
         click.echo(boxes.unused_note())
     if any(r.status == "failed" for r in results):

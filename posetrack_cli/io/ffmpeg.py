@@ -146,6 +146,23 @@ def mux_audio(video_in: str | os.PathLike, out: str | os.PathLike, audio_from: s
         raise MediaError(f"ffmpeg exit {done.returncode}: {_last_line(done.stderr)}")
 
 
+def transcode_h264(src: str | os.PathLike, out: str | os.PathLike, keyframe_s: float = 1.0,
+                   seconds: float | None = None) -> None:
+    """``src`` (its first ``seconds``, default all) as an H.264 mp4 (with its first audio track as AAC) that every
+    browser plays: same frames and timestamps, upright, a keyframe every ``keyframe_s`` so that seeking is quick
+    (preset superfast, benchmarks/RESULTS.md §9).
+    ``MediaError`` on failure."""
+    limit = [] if seconds is None else ["-t", f"{seconds:.6f}"]
+    args = ["-loglevel", "error", "-y", "-i", str(src), *limit, "-map", "0:v:0", "-map", "0:a:0?", "-c:v", "libx264",
+            "-preset", "superfast", "-crf", "23", "-pix_fmt", "yuv420p", "-force_key_frames",
+            f"expr:gte(t,n_forced*{keyframe_s:g})", "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-fps_mode",
+            "passthrough", "-c:a", "aac", "-b:a", "128k", "-map_metadata", "-1", "-movflags", "+faststart",
+            "-f", "mp4", str(out)]
+    done = _run(args, ENCODE_TIMEOUT_S)
+    if done.returncode != 0:
+        raise MediaError(f"ffmpeg exit {done.returncode}: {_last_line(done.stderr)}")
+
+
 @dataclass(frozen=True)
 class StreamFacts:
     """What ``ffmpeg -i`` says about a file."""
