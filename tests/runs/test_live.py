@@ -19,10 +19,19 @@ import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import write_video
+from scripted_stages import BoxPoses, CountingDetector
 
 from posetrack_cli.cli import main
-from posetrack_cli.config import DetectConfig, LiveConfig, PipelineConfig, PoseConfig, TrackConfig
+from posetrack_cli.config import (
+    DetectConfig,
+    LiveConfig,
+    PipelineConfig,
+    PoseConfig,
+    TrackConfig,
+)
 from posetrack_cli.io.ffmpeg import ffmpeg_exe
+from posetrack_cli.pipeline import Stages
 from posetrack_cli.runs import live
 
 CLIP = Path(__file__).resolve().parents[2] / "examples" / "vtest.avi"
@@ -192,3 +201,26 @@ def test_a_dead_stream_is_one_line_and_exit_code_2(tmp_path):
         f"error: {url}: cannot open it or read a frame; check the URL and that the server is running and reachable "
         "(--reconnect keeps retrying)"]
     assert not list(tmp_path.iterdir())
+
+
+def test_segments_rotate_the_files_and_the_overlay_and_tracks_go_on(tmp_path, monkeypatch):
+    """A file replayed live (at its 10 fps) in 1.6 s segments; a scripted detector and pose stand in for the
+    networks (the loopback tests above run the real ones)."""
+    video = write_video(tmp_path / "v.avi", [np.full((100, 120, 3), 100, np.uint8)] * 40)
+    config = PipelineConfig(DetectConfig(every=2), track=TrackConfig(flow="none"))
+    monkeypatch.setattr(live, "build_stages", lambda config, *a: Stages(CountingDetector(), BoxPoses(), config))
+    out, overlay = tmp_path / "out" / "t.json", tmp_path / "out" / "o.mp4"
+    result = live.run_live(str(video), out, config, LiveConfig(segment_s=1.6), overlay, pace=True)
+    names = sorted(p.name for p in out.parent.iterdir())
+    assert names == sorted(f"{stem}-{k:04d}.{ext}" for k in range(3)
+                           for stem, ext in (("o", "mp4"), ("t", "json"), ("t", "jsonl")))
+    ends = [lines(out.parent / f"t-{k:04d}.jsonl")[-1] for k in range(3)]
+    assert [e["stopped"] for e in ends] == ["segment", "segment", "stream ended"]
+    frames = [f for k in range(3) for f in json.loads((out.parent / f"t-{k:04d}.json").read_text())["frames"]]
+    assert [f["frame_index"] for f in frames] == list(range(40))  # a fast pipeline: every frame, none twice
+    assert {p["track_id"] for f in frames for p in f["people"]} == {1}  # the tracker lives across segments
+    for k in range(3):
+        cap = cv2.VideoCapture(str(out.parent / f"o-{k:04d}.mp4"))
+        assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == ends[k]["processed"]
+        cap.release()
+    assert result.frames == 40 and "stopped: stream ended" in result.warning
