@@ -142,6 +142,8 @@ def _preset_text(name: str) -> str:
               help="Stream: stop after this many seconds (default: when the stream ends, or Ctrl-C / SIGTERM).")
 @click.option("--segment", type=click.FloatRange(min=1), default=None,
               help="Stream: new output files (and overlay) every SECONDS: OUT-0000.json, OUT-0001.json, ...")
+@click.option("--show", is_flag=True, default=_LIVE.show,
+              help="Stream: show the overlay in a window as it goes (needs a display; q or Esc stops the run).")
 @click.option("--profile", is_flag=True, help="Print the time spent in each stage.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 def run_cmd(source: str, out: Path, render: Path | None, resume: bool, profile: bool, quiet: bool, **opts) -> None:
@@ -156,6 +158,9 @@ def run_cmd(source: str, out: Path, render: Path | None, resume: bool, profile: 
     if input_kind(source, input_type) == "stream":
         _run_stream(source, out, config, live, render, opts, quiet, profile, pace=not is_live(source))
         return
+    if live != LiveConfig():
+        raise InputError(f"--reconnect, --duration, --segment and --show apply to streams; {source} is not one (add "
+                         "--input-type stream to replay a video file live)")
     source = Path(source)
     if not source.exists() and not source.is_symlink():  # probe() names a broken link as such
         raise InputError(f"{source}: no such file or folder; check the path")
@@ -191,7 +196,7 @@ def apply_preset(opts: dict, preset: str) -> None:
 def live_config_from(opts: dict) -> LiveConfig:
     """The stream options (removed from ``opts``) as a LiveConfig."""
     return LiveConfig(reconnect=opts.pop("reconnect"), duration_s=opts.pop("duration"),
-                      segment_s=opts.pop("segment"))
+                      segment_s=opts.pop("segment"), show=opts.pop("show"))
 
 
 def _run_stream(source: str, out: Path, config: PipelineConfig, live: LiveConfig, render: Path | None, opts: dict,

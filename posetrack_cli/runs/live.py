@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
+
 from posetrack_cli.config import LiveConfig, PipelineConfig
+from posetrack_cli.errors import InputError
 from posetrack_cli.export import native, write_extra_formats
 from posetrack_cli.io.background import BackgroundWriter
 from posetrack_cli.io.download import Progress as DownloadProgress
@@ -74,7 +78,9 @@ class LiveState:
     processed: int = 0
     people: int = 0
     last_index: int = -1
-    stopped: str = ""  # why the run ended: "stream ended", "duration", "SIGINT", "SIGTERM"
+    stopped: str = ""  # why the run ended: "stream ended", "duration", "SIGINT", "SIGTERM", "window closed"
+    preview: Preview | None = None  # --show
+    stop: threading.Event = field(default_factory=threading.Event)
 
 
 @contextlib.contextmanager
@@ -129,6 +135,26 @@ class Overlay:
             self.sink.__exit__(*exc)
 
 
+class Preview:
+    """``--show``: the overlay in a window (OpenCV HighGUI, in the loop's thread as HighGUI needs); q or Esc stops
+    the run like Ctrl-C."""
+
+    WINDOW = "posetrack"
+
+    def __init__(self) -> None:
+        if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+            raise InputError("--show needs a display (DISPLAY is not set); leave it out, or use --render")
+
+    def show(self, image, result: FrameResult, stop: threading.Event) -> None:
+        cv2.imshow(self.WINDOW, draw_tracks(image, result))
+        if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
+            stop.signal_name = "window closed"
+            stop.set()
+
+    def close(self) -> None:
+        cv2.destroyAllWindows()
+
+
 def warm_up(stages: Stages, image) -> None:
     """One detector and pose pass on the first frame before capture starts: the first forwards of a network set up
     its kernels and take many times longer than the next, which would show as latency of the first frames."""
@@ -142,6 +168,7 @@ def run_live(source: str, out: Path, config: PipelineConfig, live: LiveConfig, r
     rate) into ``out`` until it ends, ``live.duration_s`` passes or a signal comes; returns the run's row, whose
     warning line gives frames dropped, latency p50/p95 and reconnections."""
     start = time.perf_counter()
+    preview = Preview() if live.show else None
     out_json = live_output_path(source, out)
     for folder in {out_json.parent, *([render.parent] if render else [])}:
         check_writable(folder)
@@ -156,14 +183,16 @@ def run_live(source: str, out: Path, config: PipelineConfig, live: LiveConfig, r
     progress.started(describe(source), None)
     tracker = stages.new_tracker()
     smoother = KeypointSmoother(fps=opened.info.fps) if config.track.smoothing else None
-    state = LiveState(stages, opened.info, tracker, smoother)
-    stop = threading.Event()
+    state = LiveState(stages, opened.info, tracker, smoother, preview=preview)
+    stop = state.stop
     reopen = (lambda: open_capture(source)) if live.reconnect else None
     try:
         with stop_on_signals(stop), LiveReader(opened, reopen, pace_fps=opened.info.fps if pace else None) as reader:
             _run_segments(reader, state, out_json, render, live, stop, progress)
     finally:
         progress.close()
+        if preview is not None:
+            preview.close()
     return _result(source, out_json, state, reader, time.perf_counter() - start)
 
 
@@ -234,6 +263,8 @@ def _process(got: LiveFrame, state: LiveState, stream: native.JsonlStream, overl
     state.latency.add(latency_ms)
     if overlay is not None:
         overlay.submit(got.frame.image, result, got.frame.index - state.last_index if state.last_index >= 0 else 1)
+    if state.preview is not None:
+        state.preview.show(got.frame.image, result, state.stop)
     state.processed += 1
     state.people += len(result.tracks)
     state.last_index = got.frame.index

@@ -224,3 +224,15 @@ def test_segments_rotate_the_files_and_the_overlay_and_tracks_go_on(tmp_path, mo
         assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == ends[k]["processed"]
         cap.release()
     assert result.frames == 40 and "stopped: stream ended" in result.warning
+
+
+def test_show_without_a_display_and_stream_options_on_a_file_are_one_line(tmp_path, monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    out = str(tmp_path / "t.json")
+    shown = CliRunner().invoke(main, ["run", str(CLIP), "--input-type", "stream", "--out", out, "--show"])
+    assert shown.exit_code == 2 and shown.output == ("error: --show needs a display (DISPLAY is not set); leave it "
+                                                     "out, or use --render\n")
+    timed = CliRunner().invoke(main, ["run", str(CLIP), "--out", out, "--duration", "5"])
+    assert timed.exit_code == 2 and "apply to streams" in timed.output and "--input-type stream" in timed.output
+    assert not list(tmp_path.iterdir())
