@@ -171,12 +171,12 @@ def test_sigint_stops_cleanly_with_every_file(server, tmp_path):
     out, overlay = tmp_path / "t.json", tmp_path / "o.mp4"
     proc = subprocess.Popen([sys.executable, "-m", "posetrack_cli", "run", src.url, "--out", str(out), "--render",
                              str(overlay), *FAST], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "POSETRACK_OFFLINE": "1"})
+                            env={**os.environ, "POSETRACK_OFFLINE": "1"}, start_new_session=True)
     jsonl = out.with_suffix(".jsonl")
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline and (not jsonl.exists() or len(frames_of(jsonl)) < 5):
         time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
+    os.killpg(proc.pid, signal.SIGINT)  # as Ctrl-C in a terminal: to the whole group (the overlay's encoder too)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 0, stderr
     assert "Traceback" not in stderr
