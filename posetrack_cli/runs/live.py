@@ -77,6 +77,7 @@ class LiveState:
     latency: LatencyHistogram = field(default_factory=LatencyHistogram)
     processed: int = 0
     people: int = 0
+    tracks: int = 0  # summed over segments (a track spanning two segments counts in each)
     last_index: int = -1
     stopped: str = ""  # why the run ended: "stream ended", "duration", "SIGINT", "SIGTERM", "window closed"
     preview: Preview | None = None  # --show
@@ -248,7 +249,7 @@ def _run_segment(reader: LiveReader, state: LiveState, out_json: Path, render: P
                       dropped=reader.dropped - dropped_before, reconnects=reader.reconnects,
                       **state.latency.summary())
     final = native.read_stream(out_json.with_suffix(".jsonl"))
-    native.write_tracks_json(final, out_json, state.stages.config.track.min_track_length)
+    state.tracks += native.write_tracks_json(final, out_json, state.stages.config.track.min_track_length)["tracks"]
     write_extra_formats(final, out_json, state.stages.config, state.info)
 
 
@@ -277,8 +278,8 @@ def _result(source: str, out_json: Path, state: LiveState, reader: LiveReader, s
     note = (f"stopped: {state.stopped}; processed {state.processed} of {reader.read} frames read, dropped "
             f"{reader.dropped} ({100.0 * reader.dropped / read:.1f} %); latency capture -> .jsonl p50 "
             f"{_ms(lat['latency_p50_ms'])} p95 {_ms(lat['latency_p95_ms'])}; {reader.reconnects} reconnection(s)")
-    return VideoResult(describe(source), str(out_json), "done", state.processed, state.people, 0, seconds, note,
-                       profile=dict(state.profile.seconds))
+    return VideoResult(describe(source), str(out_json), "done", state.processed, state.people, state.tracks, seconds,
+                       note, profile=dict(state.profile.seconds))
 
 
 def _ms(value: float | None) -> str:
