@@ -38,6 +38,7 @@ CLIP = Path(__file__).resolve().parents[2] / "examples" / "vtest.avi"
 FAST = ["--preset", "realtime", "--offline", "-q"]
 
 pytestmark = [pytest.mark.enable_socket,  # only to find a free port on 127.0.0.1
+              pytest.mark.usefixtures("one_torch_thread"),  # two threads crawl when other processes share the CPU
               pytest.mark.skipif(ffmpeg_exe() is None, reason="needs the ffmpeg of imageio-ffmpeg")]
 
 
@@ -127,7 +128,7 @@ def test_a_slow_pipeline_drops_frames_and_latency_stays_flat(server, tmp_path, m
     frames = frames_of(tmp_path / "t.jsonl")
     latency = np.array([f["latency_ms"] for f in frames]) / 1000
     gaps = np.diff([f["frame_index"] for f in frames])
-    assert len(frames) == len(took) >= 8 and gaps.mean() > 2  # frames were dropped, about one in 3+ processed
+    assert len(frames) == len(took) >= 6 and gaps.mean() > 2  # frames were dropped, about one in 3+ processed
     # No queue: a frame waits at most for the frame before it to finish, then takes its own processing time (plus
     # transport and decoding: 0.3 s); a queue would add every earlier frame's time and grow along the run.
     assert (latency[1:] <= np.array(took[:-1]) + np.array(took[1:]) + 0.3).all(), (latency, took)
@@ -171,7 +172,8 @@ def test_sigint_stops_cleanly_with_every_file(server, tmp_path):
     out, overlay = tmp_path / "t.json", tmp_path / "o.mp4"
     proc = subprocess.Popen([sys.executable, "-m", "posetrack_cli", "run", src.url, "--out", str(out), "--render",
                              str(overlay), *FAST], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "POSETRACK_OFFLINE": "1"}, start_new_session=True)
+                            env={**os.environ, "POSETRACK_OFFLINE": "1", "OMP_NUM_THREADS": "1"},
+                            start_new_session=True)
     jsonl = out.with_suffix(".jsonl")
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline and (not jsonl.exists() or len(frames_of(jsonl)) < 5):
