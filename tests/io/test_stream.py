@@ -65,7 +65,7 @@ class ScriptedCapture:
         self.value += 1
         return True, np.full((4, 6, 3), self.value % 256, np.uint8)
 
-    def isOpened(self):  # noqa: N802 (cv2's name)
+    def isOpened(self):
         return True
 
     def release(self):

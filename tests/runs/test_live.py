@@ -199,9 +199,9 @@ def test_a_dead_stream_is_one_line_and_exit_code_2(tmp_path):
     url = f"tcp://127.0.0.1:{free_port()}"  # nobody listens there
     result = CliRunner().invoke(main, ["run", url, "--out", str(tmp_path / "t.json"), "--offline"])
     assert result.exit_code == 2
-    assert result.output.strip().splitlines() == [
-        f"error: {url}: cannot open it or read a frame; check the URL and that the server is running and reachable "
-        "(--reconnect keeps retrying)"]
+    expected = (f"error: {url}: cannot open it or read a frame; check the URL and that the server is running and "
+                "reachable (--reconnect keeps retrying)")
+    assert result.output.strip().splitlines() == [expected]
     assert not list(tmp_path.iterdir())
 
 
