@@ -31,6 +31,9 @@ class DetectConfig:
     yolo_weights: str | None = None  # path; None = bundled weights/yolo11n-pose.pt
     yolo_imgsz: int = 960  # YOLO inference size in pixels; at 640 YOLO11n misses the ~70 px people of the bundled
     # clip (0.5 people/frame vs 3.4 at 960 and 4.1 at 1280, which costs 2.2x the time of 960 on a CPU)
+    every: int = 1  # run the detectors on every k-th frame only; on the frames between, the boxes of the tracked
+    # poses moved by optical flow (box propagation) stand in. 1 = every frame (MDPN); raising it is faster and finds
+    # people who enter the frame up to k - 1 frames later (benchmarks/RESULTS.md §10)
     ssdlite_graph: str | None = None  # path to the SSDLite ONNX graph; None = bundled
     ssdlite_size: int = 300  # SSDLite input size in pixels (the graph's fixed_shape_resizer; the only one it takes)
     bf16: bool = False  # YOLO in bf16 autocast on CPUs with native bf16 (AMX / AVX512-BF16; ignored elsewhere):
@@ -108,3 +111,25 @@ class PipelineConfig:
 
     def with_(self, **changes) -> PipelineConfig:
         return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    """How a live source (camera, stream URL) is run: the pipeline always takes the newest frame (older ones are
+    dropped, so latency stays bounded), and the run lasts until the stream ends, ``duration_s`` or a signal."""
+
+    reconnect: bool = False  # reopen a stream that ends or stalls, with backoff (1 log line each time)
+    duration_s: float | None = None  # stop after this many seconds (None: until the stream ends or Ctrl-C)
+    segment_s: float | None = None  # start new output files (and overlay) every so many seconds (None: one set)
+    show: bool = False  # a preview window of the overlay (needs a display)
+
+
+# Presets: values for ``posetrack run`` options (by option name), applied where the user did not give the option.
+# "accurate" is the papers' method (every default as written above); "realtime" trades some recall and keypoint
+# precision for speed: one detector every 4th frame, boxes moved by flow between, smaller pose crops
+# (benchmarks/RESULTS.md §10 measures both on the bundled clip).
+PRESETS: dict[str, dict[str, object]] = {
+    "accurate": {},
+    "realtime": {"detectors": "yolo", "detect_every": 4, "box_propagation": True, "pose": "yolo-crop",
+                 "crop_size": 192, "frame_batch": 1},
+}

@@ -164,13 +164,18 @@ class BoxSource(Protocol):
     def boxes(self, info: VideoInfo, frames: list[Frame]) -> list[Detections]: ...
 
 
-def detect_frames(stages: Stages, tracker: PoseTracker, info: VideoInfo, batch: list[Frame]) -> list[Detections]:
+def detect_frames(stages: Stages, tracker: PoseTracker, info: VideoInfo, batch: list[Frame],
+                  run_detector: bool = True) -> list[Detections]:
     """The supplied boxes, or the ensemble's; with box propagation (one frame at a time) the tracker's moved boxes
-    join the NMS."""
+    join the NMS. Without ``run_detector`` (the frames between two detector frames, ``DetectConfig.every``) the
+    moved boxes are the only ones."""
     frames = [f.image for f in batch]
-    dets = stages.boxes.boxes(info, batch) if stages.boxes is not None else stages.detector.detect(frames)
     cfg = stages.config
-    if not cfg.track.box_propagation:
+    if not run_detector:
+        dets = [Detections.empty()]
+    else:
+        dets = stages.boxes.boxes(info, batch) if stages.boxes is not None else stages.detector.detect(frames)
+    if not cfg.track.box_propagation and run_detector:
         return dets
     tracker.advance(frames[0])
     extra = keep_plausible(tracker.candidate_boxes(cfg.track.keypoint_threshold), 0.0, cfg.detect.min_box_height,
@@ -196,7 +201,7 @@ def track_video(info: VideoInfo, stages: Stages, stream: native.JsonlStream, pro
     cfg = stages.config
     tracker = stages.new_tracker()
     smoother = KeypointSmoother(fps=info.fps) if cfg.track.smoothing else None
-    batch_size = 1 if cfg.track.box_propagation else cfg.frame_batch  # propagated boxes need frame t-1 tracked
+    batch_size = one_at_a_time(cfg) or cfg.frame_batch
     done, last_time = 0, -1.0
     clock = ForwardClock()
     writer = BackgroundWriter(stream.write, cfg.prefetch * batch_size)
@@ -206,7 +211,8 @@ def track_video(info: VideoInfo, stages: Stages, stream: native.JsonlStream, pro
                 contextlib.closing(_batches(info, batch_size, _stop(cfg.max_frames, stop), profile, cfg.prefetch,
                                           start)) as batches:
             for batch in batches:
-                results = _track_batch(stages, tracker, smoother, info, batch, profile)
+                results = track_batch(stages, tracker, smoother, info, batch, profile,
+                                      run_detector=(done + start) % cfg.detect.every == 0)
                 t = time.perf_counter()
                 for result in results:
                     writer.submit(result)
@@ -221,12 +227,19 @@ def track_video(info: VideoInfo, stages: Stages, stream: native.JsonlStream, pro
     return done, last_time
 
 
-def _track_batch(stages: Stages, tracker: PoseTracker, smoother: KeypointSmoother | None, info: VideoInfo,
-                 batch: list[Frame], profile: Profile) -> list[FrameResult]:
-    """Detect, estimate poses, OKS-NMS and track one batch of frames."""
+def one_at_a_time(config: PipelineConfig) -> int:
+    """1 when frames must go through the pipeline one by one: propagated boxes need frame t-1 tracked (box
+    propagation, a detector every k-th frame); else 0."""
+    return int(config.track.box_propagation or config.detect.every > 1)
+
+
+def track_batch(stages: Stages, tracker: PoseTracker, smoother: KeypointSmoother | None, info: VideoInfo,
+                batch: list[Frame], profile: Profile, run_detector: bool = True) -> list[FrameResult]:
+    """Detect (unless ``run_detector`` is off: moved boxes only), estimate poses, OKS-NMS and track one batch of
+    frames."""
     cfg = stages.config
     t = time.perf_counter()
-    dets = detect_frames(stages, tracker, info, batch)
+    dets = detect_frames(stages, tracker, info, batch, run_detector)
     t = profile.add("detect", t)
     poses = stages.estimator.estimate([f.image for f in batch], dets)
     t = profile.add("pose", t)
@@ -298,9 +311,17 @@ RUN_ONLY_FIELDS = ("prefetch", "time_forwards", "offline")  # settings that chan
 # may download weights), never its results: the models that ran are recorded under ``models``
 
 
+OMITTED_AT_DEFAULT = {("detect", "every"): 1}  # settings added later, recorded only when changed: the outputs of
+# the default method keep their bytes, and earlier outputs still count as finished for ``--resume``
+
+
 def result_config(config: PipelineConfig) -> dict:
     """The settings recorded in every output (and compared by ``--resume``): all but ``RUN_ONLY_FIELDS``, so the
     same inputs give the same bytes however the run was tuned."""
     from dataclasses import asdict
 
-    return {k: v for k, v in asdict(config).items() if k not in RUN_ONLY_FIELDS}
+    recorded = {k: v for k, v in asdict(config).items() if k not in RUN_ONLY_FIELDS}
+    for (section, name), default in OMITTED_AT_DEFAULT.items():
+        if recorded[section].get(name) == default:
+            del recorded[section][name]
+    return recorded

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from posetrack_cli.cli.options import boxes_options, csv, detect_config, load_box_source, model_options, pose_config
 from posetrack_cli.cli.progress import DownloadBar, FrameBar, VideoBars
 from posetrack_cli.cli.report import echo_report
 from posetrack_cli.cli.summary import format_summary
-from posetrack_cli.config import OutputConfig, PipelineConfig, TrackConfig
+from posetrack_cli.config import PRESETS, DetectConfig, LiveConfig, OutputConfig, PipelineConfig, PoseConfig, TrackConfig
 from posetrack_cli.errors import InputError, PosetrackError
 from posetrack_cli.export import FORMAT_NAMES
 from posetrack_cli.io.sources import INPUT_TYPES, input_kind
+from posetrack_cli.io.stream import is_live
+from posetrack_cli.pipeline import VideoResult
 from posetrack_cli.runs.folder import run_batch
+from posetrack_cli.runs.live import run_live
 from posetrack_cli.runs.memory import limit_heap_growth
 from posetrack_cli.runs.ray_config import RayConfig, check_ray
 from posetrack_cli.runs.ray_executor import RayExecutor
@@ -26,6 +31,7 @@ from posetrack_cli.track.propagate import PROPAGATORS
 from posetrack_cli.track.similarity import SIMILARITIES
 
 _PIPELINE, _TRACK, _OUTPUT, _RAY = PipelineConfig(), TrackConfig(), OutputConfig(), RayConfig()
+_DETECT, _POSE, _LIVE = DetectConfig(), PoseConfig(), LiveConfig()
 
 
 def build_config(opts: dict) -> PipelineConfig:
@@ -40,13 +46,20 @@ def build_config(opts: dict) -> PipelineConfig:
                         box_propagation=opts["box_propagation"], smoothing=opts["smooth"])
     output = OutputConfig(formats=formats, keypoint_threshold=opts["export_kpt_threshold"],
                           box_threshold=opts["export_box_threshold"])
-    return PipelineConfig(detect_config(opts), pose_config(opts), track, output, device=opts["device"],
+    detect = replace(detect_config(opts), every=opts["detect_every"])
+    pose = pose_config(opts, crop_size=opts["crop_size"])
+    return PipelineConfig(detect, pose, track, output, device=opts["device"],
                           frame_batch=opts["frame_batch"], max_frames=opts["max_frames"], prefetch=opts["prefetch"],
                           sequence_fps=opts["fps"], offline=opts["offline"])
 
 
+def _preset_text(name: str) -> str:
+    """A preset's options as they would be typed."""
+    return ", ".join(f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}") for k, v in PRESETS[name].items())
+
+
 @click.command("run")
-@click.argument("source", type=click.Path(path_type=Path))
+@click.argument("source")
 @click.option("--out", "out", required=True, type=click.Path(path_type=Path),
               help="tracks.json for one video; an output folder when SOURCE is a folder.")
 @click.option("--render", type=click.Path(path_type=Path), default=None,
@@ -84,8 +97,10 @@ def build_config(opts: dict) -> PipelineConfig:
 @click.option("--export-box-threshold", type=click.FloatRange(0, 1), default=_OUTPUT.box_threshold, show_default=True,
               help="PoseTrack exports drop people whose box score is below this (Simple Baselines 0.5).")
 @click.option("--input-type", type=click.Choice(INPUT_TYPES), default=INPUT_TYPES[0],
-              show_default=True, help="SOURCE is a video file, a folder of frames (one image sequence) or a folder "
-              "of videos and/or sequence folders (batch); auto guesses.")
+              show_default=True, help="SOURCE is a video file, a folder of frames (one image sequence), a folder "
+              "of videos and/or sequence folders (batch) or a live stream (a camera or URL; a video file given as "
+              "a stream is replayed at its own frame rate, dropping frames the pipeline cannot keep up with); auto "
+              "guesses.")
 @click.option("--fps", type=click.FloatRange(min=0.01, max=1000), default=_PIPELINE.sequence_fps,
               show_default=True,
               help="Frame rate of image sequences (a folder of frames stores none).")
@@ -109,19 +124,45 @@ def build_config(opts: dict) -> PipelineConfig:
                    "re-joined over --memory-frames overlapping frames (0 = off; outputs can then differ at borders).")
 @click.option("--ray-dashboard", is_flag=True, default=_RAY.dashboard,
               help="With --ray auto: start Ray's dashboard (on 127.0.0.1).")
+@click.option("--preset", type=click.Choice(list(PRESETS)), default="accurate", show_default=True,
+              help="accurate: the papers' method (every default below). realtime: " + _preset_text("realtime")
+              + " (options given explicitly win).")
+@click.option("--detect-every", type=click.IntRange(min=1), default=_DETECT.every, show_default=True,
+              help="Run the detectors on every k-th frame; between them, the tracked poses' boxes moved by flow.")
+@click.option("--crop-size", type=click.IntRange(min=32), default=_POSE.crop_size, show_default=True,
+              help="Crop height in pixels for the yolo-crop pose estimator.")
+@click.option("--reconnect/--no-reconnect", default=_LIVE.reconnect, show_default=True,
+              help="Stream: reopen a stream that ends or stalls, with backoff (one line each time).")
+@click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Stream: stop after this many seconds (default: when the stream ends, or Ctrl-C / SIGTERM).")
+@click.option("--segment", type=click.FloatRange(min=1), default=None,
+              help="Stream: new output files (and overlay) every SECONDS: OUT-0000.json, OUT-0001.json, ...")
+@click.option("--show", is_flag=True, default=_LIVE.show,
+              help="Stream: show the overlay in a window as it goes (needs a display; q or Esc stops the run).")
 @click.option("--profile", is_flag=True, help="Print the time spent in each stage.")
 @click.option("--report", "report", is_flag=True,
               help="Also write an HTML report to look at the run (tracks.html beside tracks.json; for a folder, "
                    "index.html beside summary.json); see posetrack report.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
-def run_cmd(source: Path, out: Path, render: Path | None, resume: bool, profile: bool, quiet: bool, report: bool,
+def run_cmd(source: str, out: Path, render: Path | None, resume: bool, profile: bool, quiet: bool, report: bool,
             **opts) -> None:
-    """Track the people in a video or a folder of frames, or in every video and sequence folder under a folder."""
+    """Track the people in a video or a folder of frames, in every video and sequence folder under a folder, or in
+    a camera (0, /dev/video0) or stream URL (rtsp, rtmp, http(s), tcp, udp) until it ends or Ctrl-C."""
     input_type = opts.pop("input_type")
-
+    apply_preset(opts, opts.pop("preset"))
+    live = live_config_from(opts)
     limit_heap_growth()  # memory stays flat on long videos (see benchmarks/bench_memory.py)
     ray = ray_config_from(opts)
     config = build_config(opts).with_(time_forwards=profile)
+    if input_kind(source, input_type) == "stream":
+        result = _run_stream(source, out, config, live, render, opts, quiet, profile, pace=not is_live(source))
+        if report:
+            echo_report(report_run([result], out, False))
+        return
+    if live != LiveConfig():
+        raise InputError(f"--reconnect, --duration, --segment and --show apply to streams; {source} is not one (add "
+                         "--input-type stream to replay a video file live)")
+    source = Path(source)
     if not source.exists() and not source.is_symlink():  # probe() names a broken link as such
         raise InputError(f"{source}: no such file or folder; check the path")
     batch, limit = input_kind(source, input_type) == "batch", opts.pop("limit")
@@ -145,6 +186,34 @@ def run_cmd(source: Path, out: Path, render: Path | None, resume: bool, profile:
         click.echo(boxes.unused_note())
     if any(r.status == "failed" for r in results):
         sys.exit(1)
+
+
+def apply_preset(opts: dict, preset: str) -> None:
+    """Set the preset's option values in ``opts`` where the option was not given on the command line."""
+    ctx = click.get_current_context()
+    for name, value in PRESETS[preset].items():
+        if ctx.get_parameter_source(name) in (ParameterSource.DEFAULT, None):
+            opts[name] = value
+
+
+def live_config_from(opts: dict) -> LiveConfig:
+    """The stream options (removed from ``opts``) as a LiveConfig."""
+    return LiveConfig(reconnect=opts.pop("reconnect"), duration_s=opts.pop("duration"),
+                      segment_s=opts.pop("segment"), show=opts.pop("show"))
+
+
+def _run_stream(source: str, out: Path, config: PipelineConfig, live: LiveConfig, render: Path | None, opts: dict,
+                quiet: bool, profile: bool, pace: bool) -> VideoResult:
+    """A camera, a stream URL, or a file replayed live (``pace``) until it ends, --duration, Ctrl-C or SIGTERM."""
+    for name in ("boxes", "limit", "resume"):
+        if opts.get(name):
+            raise InputError(f"--{name} does not apply to a live stream")
+    if not pace and out.suffix.lower() != ".json" and not out.is_dir():
+        raise InputError(f"--out {out}: give a .json file (or a folder) for a stream's tracks")
+    result = run_live(source, out, config, live, render, FrameBar(quiet), None if quiet else DownloadBar(),
+                      pace=pace)
+    _print_summary([result], profile)
+    return result
 
 
 def ray_config_from(opts: dict):

@@ -89,10 +89,11 @@ class JsonlStream:
         except OSError as exc:
             raise OutputError(f"cannot write {self.path}: {exc.strerror} (frames so far are kept)") from None
 
-    def write(self, result: FrameResult) -> None:
+    def write(self, result: FrameResult, **extra) -> None:
+        """One frame line; ``extra`` fields follow the frame's own (a live run's capture time and latency)."""
         k = result.frame_index
         name = self.frame_names[k] if k < len(self.frame_names) else ""
-        self._line({"type": "frame", **frame_dict(result, name)})
+        self._line({"type": "frame", **frame_dict(result, name), **extra})
         self.frames += 1
 
     def finish(self, **stats) -> None:

@@ -90,8 +90,10 @@ class H264Encoder:
                 *H264_ARGS, "-fps_mode", "passthrough", "-map_metadata", "-1", "-movflags", "+faststart",
                 "-f", "mp4", str(out)]
         try:
+            # its own session: Ctrl-C in a terminal signals the whole foreground group, and a live run stopped by
+            # it still finishes its overlay (a file run interrupted discards it and kills the encoder itself)
             self._proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                          stderr=self._stderr)
+                                          stderr=self._stderr, start_new_session=True)
         except (OSError, subprocess.SubprocessError) as exc:
             self._stderr.close()
             raise MediaError(f"cannot run {exe}: {exc}") from None

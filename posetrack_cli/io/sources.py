@@ -22,12 +22,14 @@ from posetrack_cli.io.images import (
     list_folder,
     probe_sequence,
 )
+from posetrack_cli.io.stream import is_live
 from posetrack_cli.io.video import VIDEO_SUFFIXES, iter_video_frames, probe_video
 from posetrack_cli.records import Frame, VideoInfo
 
 log = logging.getLogger(__name__)
 
-INPUT_TYPES = ("auto", "video", "frames", "batch")  # what ``posetrack run --input-type`` accepts
+INPUT_TYPES = ("auto", "video", "frames", "batch", "stream")  # what ``posetrack run --input-type`` accepts
+# ("stream": a camera, a stream URL, or a video file replayed live at its own frame rate; io/stream.py)
 
 
 def probe(path: str | os.PathLike, sequence_fps: float | None = None) -> VideoInfo:
@@ -116,12 +118,17 @@ def scan_folder(folder: str | os.PathLike) -> FolderScan:
     return scan
 
 
-def input_kind(path: Path, requested: str = "auto") -> str:
-    """``video``, ``frames`` (one sequence) or ``batch`` for ``posetrack run PATH``; ``requested`` overrides the
-    guess. Auto: a file is a video; a folder whose only media are its own images is one sequence; any other folder
-    is a batch of its videos and sequence folders (any depth). A sequence's ignored files are logged here, once."""
+def input_kind(path: str | Path, requested: str = "auto") -> str:
+    """``video``, ``frames`` (one sequence), ``batch`` or ``stream`` for ``posetrack run SOURCE``; ``requested``
+    overrides the guess. Auto: a camera (``0``, ``/dev/video0``) or a stream URL (given as a string: a ``Path``
+    folds ``//``) is a stream; a file is a video; a folder whose only media are its own images is one sequence; any
+    other folder is a batch of its videos and sequence folders (any depth). A sequence's ignored files are logged
+    here, once."""
     if requested not in INPUT_TYPES:
         raise InputError(f"unknown input type {requested!r}; choose from {', '.join(INPUT_TYPES)}")
+    if requested == "stream" or (requested == "auto" and is_live(str(path))):
+        return "stream"
+    path = Path(path)
     if not path.is_dir():
         if requested in ("frames", "batch"):
             raise InputError(f"{path} is not a folder; --input-type {requested} needs a folder")
