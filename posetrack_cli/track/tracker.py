@@ -3,6 +3,11 @@
 (Hungarian by default).
 
 State belongs to one instance (per-instance id counter, ``reset()``); memory is O(L frames), not O(video).
+
+Flow that the propagator does not trust (``Propagator.trusted`` False: a black frame, a cut; ``TrackConfig.flow_check``)
+does not move the memory: each remembered pose moves on its own velocity instead, the mean flow of its joints at the
+last trusted step. On a video whose every frame pair is trusted this changes nothing; where one is not, remembered
+poses no longer jump to where the broken flow points, so people keep their id across short blackouts.
 """
 
 from __future__ import annotations
@@ -36,6 +41,11 @@ class _Remembered:
     areas: np.ndarray  # (M,) float64, OKS scale of each pose (its box area)
     scores: np.ndarray  # (M,) float32, instance score (the score a propagated box inherits)
     boxes_xyxy: np.ndarray  # (M, 4) float64, moved by the mean motion of the pose's keypoints
+    velocity: np.ndarray = None  # (M, 2) float64, px/frame: mean flow of the pose's joints at the last trusted step
+
+    def __post_init__(self) -> None:
+        if self.velocity is None:
+            self.velocity = np.zeros((len(self.track_ids), 2))
 
 
 def best_similarity(poses: Poses, memory: list[_Remembered], sigmas, keypoint_threshold: float,
@@ -109,12 +119,18 @@ class PoseTracker:
         live = [m for m in self._memory if len(m.track_ids)]
         if not live:
             return
+        if not getattr(self.propagator, "trusted", True):
+            for m in live:  # the flow is not trusted: every pose moves on its own velocity
+                m.keypoints[:, :, :2] += m.velocity[:, None, :]
+                m.boxes_xyxy += np.tile(m.velocity, 2)
+            return
         moved = self.propagator.move(np.concatenate([m.keypoints[:, :, :2].reshape(-1, 2) for m in live]))
         start = 0
         for m in live:
             count = m.keypoints.shape[0] * m.keypoints.shape[1]
             new_xy = moved[start:start + count].reshape(m.keypoints.shape[0], -1, 2)
-            m.boxes_xyxy += np.tile((new_xy - m.keypoints[:, :, :2]).mean(axis=1), 2)  # a box moves with its joints
+            m.velocity = (new_xy - m.keypoints[:, :, :2]).mean(axis=1)
+            m.boxes_xyxy += np.tile(m.velocity, 2)  # a box moves with its joints
             m.keypoints[:, :, :2] = new_xy
             start += count
 
