@@ -9,6 +9,7 @@ import click
 
 from posetrack_cli.cli.options import boxes_options, csv, detect_config, load_box_source, model_options, pose_config
 from posetrack_cli.cli.progress import DownloadBar, FrameBar, VideoBars
+from posetrack_cli.cli.refine import refine_config, refine_options
 from posetrack_cli.cli.summary import format_summary
 from posetrack_cli.config import OutputConfig, PipelineConfig, TrackConfig
 from posetrack_cli.errors import InputError, PosetrackError
@@ -35,7 +36,8 @@ def build_config(opts: dict) -> PipelineConfig:
     track = TrackConfig(memory_frames=opts["memory_frames"], matching=opts["matching"], flow=opts["flow"],
                         flow_scale=opts["flow_scale"], min_track_length=opts["min_track_length"],
                         similarity=opts["similarity"], min_similarity=opts["min_similarity"],
-                        box_propagation=opts["box_propagation"], smoothing=opts["smooth"])
+                        box_propagation=opts["box_propagation"], smoothing=opts["smooth"],
+                        flow_check=opts["flow_check"])
     output = OutputConfig(formats=formats, keypoint_threshold=opts["export_kpt_threshold"],
                           box_threshold=opts["export_box_threshold"])
     return PipelineConfig(detect_config(opts), pose_config(opts), track, output, device=opts["device"],
@@ -107,6 +109,7 @@ def build_config(opts: dict) -> PipelineConfig:
                    "re-joined over --memory-frames overlapping frames (0 = off; outputs can then differ at borders).")
 @click.option("--ray-dashboard", is_flag=True, default=_RAY.dashboard,
               help="With --ray auto: start Ray's dashboard (on 127.0.0.1).")
+@refine_options
 @click.option("--profile", is_flag=True, help="Print the time spent in each stage.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 def run_cmd(source: Path, out: Path, render: Path | None, resume: bool, profile: bool, quiet: bool, **opts) -> None:
@@ -115,7 +118,7 @@ def run_cmd(source: Path, out: Path, render: Path | None, resume: bool, profile:
 
     limit_heap_growth()  # memory stays flat on long videos (see benchmarks/bench_memory.py)
     ray = ray_config_from(opts)
-    config = build_config(opts).with_(time_forwards=profile)
+    config = build_config(opts).with_(time_forwards=profile, refine=refine_config(opts))
     if not source.exists() and not source.is_symlink():  # probe() names a broken link as such
         raise InputError(f"{source}: no such file or folder; check the path")
     batch, limit = input_kind(source, input_type) == "batch", opts.pop("limit")
