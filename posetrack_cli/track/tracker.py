@@ -5,9 +5,10 @@
 State belongs to one instance (per-instance id counter, ``reset()``); memory is O(L frames), not O(video).
 
 Flow that the propagator does not trust (``Propagator.trusted`` False: a black frame, a cut; ``TrackConfig.flow_check``)
-does not move the memory: each remembered pose moves on its own velocity instead, the mean flow of its joints at the
-last trusted step. On a video whose every frame pair is trusted this changes nothing; where one is not, remembered
-poses no longer jump to where the broken flow points, so people keep their id across short blackouts.
+does not move the memory: each remembered pose moves on its track's own velocity instead, measured on the track's last
+``VELOCITY_FRAMES`` detected boxes (the flow of a small, fast person is often the background's). On a video whose every
+frame pair is trusted this changes nothing; where one is not, remembered poses no longer jump to where the broken
+flow points, so people keep their id across short blackouts.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from posetrack_cli.track.propagate import Propagator, StillPropagator
 from posetrack_cli.track.similarity import SIMILARITIES, PoseSet, Similarity, oks
 
 
+VELOCITY_FRAMES = 5  # a track's velocity is measured over its last 5 detections (fewer: noisier, more: laggier)
+
+
 class TrackState(enum.Enum):
     ACTIVE = "active"  # matched in the latest frame
     LOST = "lost"  # not matched in the latest frame, still in memory (can be re-found)
@@ -41,7 +45,7 @@ class _Remembered:
     areas: np.ndarray  # (M,) float64, OKS scale of each pose (its box area)
     scores: np.ndarray  # (M,) float32, instance score (the score a propagated box inherits)
     boxes_xyxy: np.ndarray  # (M, 4) float64, moved by the mean motion of the pose's keypoints
-    velocity: np.ndarray = None  # (M, 2) float64, px/frame: mean flow of the pose's joints at the last trusted step
+    velocity: np.ndarray = None  # (M, 2) float64, px/frame: the track's velocity when the pose was seen
 
     def __post_init__(self) -> None:
         if self.velocity is None:
@@ -83,6 +87,8 @@ class PoseTracker:
         self._memory: deque[_Remembered] = deque(maxlen=self.config.memory_frames)
         self._advanced = False
         self.states: dict[int, TrackState] = {}
+        self._frame = 0  # frames updated so far
+        self._seen: dict[int, deque] = {}  # track id -> (frame, box centre) of its last VELOCITY_FRAMES detections
 
     def advance(self, frame_bgr: np.ndarray) -> None:
         """Move the remembered poses into ``frame_bgr`` (once per frame; ``update`` does it when not done yet)."""
@@ -110,6 +116,7 @@ class PoseTracker:
         ids = self._assign_ids(len(poses), pairs, track_ids)
         self._remember(ids, poses)
         self._update_states(ids)
+        self._frame += 1
         return Tracks(poses, ids, np.arange(len(poses)))
 
     def _propagate_memory(self, frame_bgr: np.ndarray) -> None:
@@ -129,8 +136,7 @@ class PoseTracker:
         for m in live:
             count = m.keypoints.shape[0] * m.keypoints.shape[1]
             new_xy = moved[start:start + count].reshape(m.keypoints.shape[0], -1, 2)
-            m.velocity = (new_xy - m.keypoints[:, :, :2]).mean(axis=1)
-            m.boxes_xyxy += np.tile(m.velocity, 2)  # a box moves with its joints
+            m.boxes_xyxy += np.tile((new_xy - m.keypoints[:, :, :2]).mean(axis=1), 2)  # a box moves with its joints
             m.keypoints[:, :, :2] = new_xy
             start += count
 
@@ -146,10 +152,25 @@ class PoseTracker:
     def _remember(self, ids: np.ndarray, poses: Poses) -> None:
         self._memory.append(_Remembered(ids.copy(), poses.keypoints.astype(np.float64),
                                         box_areas(poses.boxes_xyxy), poses.scores.copy(),
-                                        poses.boxes_xyxy.astype(np.float64)))
+                                        poses.boxes_xyxy.astype(np.float64),
+                                        self._velocities(ids, poses.boxes_xyxy.astype(np.float64))))
+
+    def _velocities(self, ids: np.ndarray, boxes_xyxy: np.ndarray) -> np.ndarray:
+        """(N, 2) px/frame: each track's displacement over its last ``VELOCITY_FRAMES`` detections, this one
+        included (0 for a new track)."""
+        out = np.zeros((len(ids), 2))
+        centres = (boxes_xyxy[:, :2] + boxes_xyxy[:, 2:]) / 2
+        for i, tid in enumerate(ids.tolist()):
+            seen = self._seen.setdefault(tid, deque(maxlen=VELOCITY_FRAMES))
+            seen.append((self._frame, centres[i]))
+            (f0, c0), (f1, c1) = seen[0], seen[-1]
+            if f1 > f0:
+                out[i] = (c1 - c0) / (f1 - f0)
+        return out
 
     def _update_states(self, ids: np.ndarray) -> None:
         """Matched ids become ACTIVE, remembered ones LOST; ids no longer in memory are retired (forgotten)."""
         remembered = set(np.concatenate([m.track_ids for m in self._memory]).tolist())
         current = set(ids.tolist())
         self.states = {tid: TrackState.ACTIVE if tid in current else TrackState.LOST for tid in remembered}
+        self._seen = {tid: seen for tid, seen in self._seen.items() if tid in remembered}
