@@ -168,3 +168,24 @@ def test_refine_with_nothing_to_do_changes_nothing():
     refined = refine_tracks(results, FPS, RefineConfig(smooth_cutoff_hz=0), COCO17, min_track_length=2)
     for r, o in zip(refined.results, results):
         assert np.array_equal(r.tracks.poses.keypoints, o.tracks.poses.keypoints)
+
+
+def test_confident_joints_move_at_most_a_twenty_fifth_of_their_height():
+    # a walker bouncing off a wall at frame 10 (x = 100 + 8 k, then back): the corner is motion, not jitter; the
+    # smoothing may cut it by at most 0.04 x 110 px = 4.4 px
+    t = walker(1, range(21), 100, 8)
+    t.keypoints[11:, :, 0] -= 16 * (np.arange(11, 21) - 10)[:, None]
+    moved = np.abs(smooth_track(t, FPS, 2.5).keypoints[:, :, 0] - t.keypoints[:, :, 0])
+    assert 1.0 < moved.max() <= 0.04 * 110 + 1e-9
+
+
+def test_a_few_frames_on_another_person_do_not_drag_the_rest():
+    # frames 8-9 of the track hold another person 200 px away (an id swap). Scores 0.2, so no shift limit applies:
+    # a plain fit would drag frame 7 by 200 x 0.17 / 1.17 = 29 px toward frame 8 (Gaussian weight of one frame at
+    # 2.5 Hz: exp(-0.5 (0.1 / 0.053)^2) = 0.17). The reweighted fit leaves frames 8-9 out: frame 7 then rests on
+    # frame 6 alone (the window at 10 fps spans one frame each side), one frame's motion (4 px) behind.
+    t = walker(1, range(21), 100, 4, score=0.2)
+    t.keypoints[8:10, :, 0] += 200
+    off = smooth_track(t, FPS, 2.5).keypoints[:, :, 0] - t.keypoints[:, :, 0]
+    assert np.abs(off[[7, 10]]).max() == pytest.approx(4.0)
+    assert np.abs(off[[5, 6, 11, 12]]).max() < 1e-9 and np.abs(off[8:10]).max() < 1e-9

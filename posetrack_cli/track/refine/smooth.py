@@ -4,7 +4,9 @@ Every coordinate at time t is the value at t of the line fitted, by weighted lea
 around t, each weighted by its keypoint score times a Gaussian of its distance in time. The window is symmetric, so
 nothing lags (zero phase); a low-confidence joint gets its position from its confident neighbours in time; the line
 (rather than a weighted mean) follows steady motion and track ends without bias. The Gaussian's width comes from a
-cutoff in Hz (its response falls to 1/sqrt(2) there), so the smoothing is the same at any frame rate.
+cutoff in Hz (its response falls to 1/sqrt(2) there), so the smoothing is the same at any frame rate. The fit is
+done twice, the second time without the entries far off the first (LOWESS's bisquare reweighting, Cleveland 1979):
+a joint on the wrong person for a frame, or an id that jumped between two people, does not drag its neighbours.
 """
 
 from __future__ import annotations
@@ -17,6 +19,10 @@ from posetrack_cli.track.refine.tracklets import Tracklet
 
 MIN_WEIGHT = 1e-3  # keypoint scores are floored at this, so a joint seen only with score 0 is still placed
 BLOCK = 256  # rows fitted at once (memory O(BLOCK x window))
+ROBUST_SCALE = 6.0  # residuals beyond this many median residuals get weight 0 in the second fit (LOWESS's 6)
+MIN_RESIDUAL_PX = 0.5  # floor of the median residual, so exact data keeps its weights
+MAX_SHIFT = 0.04  # box heights a confident joint may be moved at most: jitter is smaller, a sharp turn larger
+CONFIDENT = 0.3  # joints scored at least this are confident; the others take the fit wherever it lies
 
 
 def sigma_for_cutoff(cutoff_hz: float) -> float:
@@ -46,12 +52,23 @@ def local_linear(times: np.ndarray, values: np.ndarray, weights: np.ndarray, sig
     return out
 
 
+def limit_shift(shift: np.ndarray, heights: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """``shift`` (T, K, 2) with the moves of confident joints cut to ``MAX_SHIFT`` x their box height (T,)."""
+    limit = np.where(scores >= CONFIDENT, MAX_SHIFT * heights[:, None], np.inf)  # (T, K)
+    norm = np.linalg.norm(shift, axis=2)
+    return shift * np.minimum(1.0, limit / np.maximum(norm, 1e-12))[:, :, None]
+
+
 def smooth_track(t: Tracklet, fps: float, cutoff_hz: float) -> Tracklet:
     """``t`` with its keypoint x, y smoothed (scores, boxes and frames unchanged); ``cutoff_hz`` <= 0: unchanged."""
     if cutoff_hz <= 0 or len(t) < 3:
         return t
-    times = t.frames / fps
-    w = np.maximum(t.keypoints[:, :, 2], MIN_WEIGHT)[:, :, None].repeat(2, axis=2)
+    times, xy, sigma = t.frames / fps, t.keypoints[:, :, :2], sigma_for_cutoff(cutoff_hz)
+    w = np.maximum(t.keypoints[:, :, 2], MIN_WEIGHT)
+    first = local_linear(times, xy, w[:, :, None].repeat(2, axis=2), sigma)
+    off = np.linalg.norm(xy - first, axis=2)  # (T, K) px
+    robust = np.clip(1.0 - (off / (ROBUST_SCALE * max(float(np.median(off)), MIN_RESIDUAL_PX))) ** 2, 0.0, None) ** 2
+    fit = local_linear(times, xy, (w * robust)[:, :, None].repeat(2, axis=2), sigma)
     kp = t.keypoints.copy()
-    kp[:, :, :2] = local_linear(times, t.keypoints[:, :, :2], w, sigma_for_cutoff(cutoff_hz))
+    kp[:, :, :2] = xy + limit_shift(fit - xy, t.heights, t.keypoints[:, :, 2])
     return Tracklet(t.track_id, t.frames, t.boxes_xyxy, t.box_scores, kp, t.scores, t.interpolated)

@@ -20,14 +20,16 @@ MOTION_TOLERANCE_PER_S = 0.5  # box heights added per second of gap (motion grow
 MAX_SCALE_RATIO = 1.5  # box heights of the two ends may differ by this factor at most
 MIN_SHAPE_SCORE = 0.3  # joints under this score do not count in the pose-shape distance
 SHAPE_SCALE = 0.25  # normalised pose-shape distance (in box heights) that costs as much as a full motion tolerance
-MAX_APPEARANCE = 0.5  # Hellinger distance of colour histograms above which two tracklets are never joined
-APPEARANCE_WEIGHT = 2.0  # cost of a Hellinger distance of 1 (a motion miss of one tolerance costs 1)
+MAX_APPEARANCE = 0.75  # Hellinger distance of colour histograms above which two tracklets are never joined (the same
+# pedestrian of the bundled clip before and after a gap: 0.2-0.6, small boxes mixing in background)
+APPEARANCE_WEIGHT = 1.0  # cost of a Hellinger distance of 1 (a motion miss of one tolerance costs 1)
+MAX_SPEED = 1.5  # box heights per second; faster measured velocities (a tracklet's first frames) are scaled down
 
 
 @dataclass(frozen=True)
 class StitchConfig:
     fps: float
-    max_gap_s: float  # longest gap (end of one tracklet to start of the next) that may be joined
+    max_gap_s: float  # longest gap (missing frames / fps between one tracklet's end and the next's start) joined
     max_cost: float  # joins costing more are refused; raising it joins more (and more wrongly)
 
 
@@ -44,7 +46,9 @@ def _end_state(t: Tracklet, fps: float, at_end: bool) -> tuple[np.ndarray, np.nd
     times = t.frames / fps
     keep = times >= times[-1] - VELOCITY_WINDOW_S if at_end else times <= times[0] + VELOCITY_WINDOW_S
     row = -1 if at_end else 0
-    return t.centres[row], velocity(times[keep], t.centres[keep]), float(t.heights[row])
+    v, h = velocity(times[keep], t.centres[keep]), float(t.heights[row])
+    speed = float(np.linalg.norm(v))
+    return t.centres[row], v * min(1.0, MAX_SPEED * h / max(speed, 1e-9)), h
 
 
 def shape_distance(a: np.ndarray, b: np.ndarray) -> float:
@@ -70,8 +74,8 @@ def hellinger(p: np.ndarray | None, q: np.ndarray | None) -> float:
 
 def join_cost(a: Tracklet, b: Tracklet, cfg: StitchConfig, appearance: dict) -> float:
     """Cost of continuing ``a`` with ``b`` (``b`` starts after ``a`` ends), ``inf`` when a gate refuses it."""
-    gap_s = (b.frames[0] - a.frames[-1]) / cfg.fps
-    if gap_s <= 0 or gap_s > cfg.max_gap_s + 1e-9:
+    gap_s = (b.frames[0] - a.frames[-1]) / cfg.fps  # from a's last entry to b's first
+    if gap_s <= 0 or gap_s - 1 / cfg.fps > cfg.max_gap_s + 1e-9:  # the time nobody was seen: missing frames / fps
         return np.inf
     ca, va, ha = _end_state(a, cfg.fps, at_end=True)
     cb, vb, hb = _end_state(b, cfg.fps, at_end=False)
