@@ -92,7 +92,8 @@ class RefineConfig:
     fill_gap: int = 10  # frames: gaps of up to this many missing frames inside a track are interpolated; 0 = none
     interpolated_score: float = 0.5  # filled entries get the lower score of the two ends times this (<1 so exports
     # and evaluators can drop them)
-    smooth_cutoff_hz: float = 2.5  # keypoint smoothing cutoff in Hz (zero-phase, confidence-weighted); 0 = none
+    smooth_cutoff_hz: float = 1.5  # keypoint smoothing cutoff in Hz (zero-phase, confidence-weighted; confident joints
+    # move at most 0.04 box heights, track.refine.smooth); lower smooths more; 0 = none (benchmarks/RESULTS.md §9)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ Flow that the propagator does not trust (``Propagator.trusted`` False: a black f
 does not move the memory: each remembered pose moves on its track's own velocity instead, measured on the track's last
 ``VELOCITY_FRAMES`` detected boxes (the flow of a small, fast person is often the background's). On a video whose every
 frame pair is trusted this changes nothing; where one is not, remembered poses no longer jump to where the broken
-flow points, so people keep their id across short blackouts.
+flow points, so people keep their id across short blackouts. The same holds for a single pose whose flow is far from its
+track's velocity (``MAX_FLOW_DEVIATION``): an occluder sweeping over a person carries the flow with it.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from posetrack_cli.track.similarity import SIMILARITIES, PoseSet, Similarity, ok
 
 
 VELOCITY_FRAMES = 5  # a track's velocity is measured over its last 5 detections (fewer: noisier, more: laggier)
+MAX_FLOW_DEVIATION = 0.2  # box heights per frame: with the flow check on, a pose whose flow differs from its
+# track's velocity by more is moved on the velocity (the flow there belongs to something else: an occluder passing)
 
 
 class TrackState(enum.Enum):
@@ -45,11 +48,12 @@ class _Remembered:
     areas: np.ndarray  # (M,) float64, OKS scale of each pose (its box area)
     scores: np.ndarray  # (M,) float32, instance score (the score a propagated box inherits)
     boxes_xyxy: np.ndarray  # (M, 4) float64, moved by the mean motion of the pose's keypoints
-    velocity: np.ndarray = None  # (M, 2) float64, px/frame: the track's velocity when the pose was seen
+    velocity: np.ndarray = None  # (M, 2) float64, px/frame: the track's velocity when the pose was seen, NaN for a
+    # track seen once (no velocity yet)
 
     def __post_init__(self) -> None:
         if self.velocity is None:
-            self.velocity = np.zeros((len(self.track_ids), 2))
+            self.velocity = np.full((len(self.track_ids), 2), np.nan)
 
 
 def best_similarity(poses: Poses, memory: list[_Remembered], sigmas, keypoint_threshold: float,
@@ -126,19 +130,36 @@ class PoseTracker:
         live = [m for m in self._memory if len(m.track_ids)]
         if not live:
             return
-        if not getattr(self.propagator, "trusted", True):
-            for m in live:  # the flow is not trusted: every pose moves on its own velocity
-                m.keypoints[:, :, :2] += m.velocity[:, None, :]
-                m.boxes_xyxy += np.tile(m.velocity, 2)
+        trusted = getattr(self.propagator, "trusted", True)
+        if not trusted:
+            for m in live:  # the flow is not trusted: every pose moves on its own velocity (stays, without one)
+                v = np.nan_to_num(m.velocity)
+                m.keypoints[:, :, :2] += v[:, None, :]
+                m.boxes_xyxy += np.tile(v, 2)
             return
         moved = self.propagator.move(np.concatenate([m.keypoints[:, :, :2].reshape(-1, 2) for m in live]))
         start = 0
         for m in live:
             count = m.keypoints.shape[0] * m.keypoints.shape[1]
             new_xy = moved[start:start + count].reshape(m.keypoints.shape[0], -1, 2)
+            if self.config.flow_check:
+                new_xy = self._plausible(m, new_xy)
             m.boxes_xyxy += np.tile((new_xy - m.keypoints[:, :, :2]).mean(axis=1), 2)  # a box moves with its joints
             m.keypoints[:, :, :2] = new_xy
             start += count
+
+    @staticmethod
+    def _plausible(m: _Remembered, new_xy: np.ndarray) -> np.ndarray:
+        """``new_xy`` (M, K, 2), except for poses whose mean flow differs from their track's velocity by more than
+        ``MAX_FLOW_DEVIATION`` box heights: those move on the velocity."""
+        flow = (new_xy - m.keypoints[:, :, :2]).mean(axis=1)
+        heights = m.boxes_xyxy[:, 3] - m.boxes_xyxy[:, 1]
+        with np.errstate(invalid="ignore"):  # NaN velocity (a track seen once): the flow is all there is
+            off = np.linalg.norm(flow - m.velocity, axis=1) > MAX_FLOW_DEVIATION * heights
+        if off.any():
+            new_xy = new_xy.copy()
+            new_xy[off] = m.keypoints[off, :, :2] + m.velocity[off, None, :]
+        return new_xy
 
     def _assign_ids(self, n: int, pairs: list[tuple[int, int]], track_ids: np.ndarray) -> np.ndarray:
         ids = np.zeros(n, np.int64)
@@ -157,8 +178,8 @@ class PoseTracker:
 
     def _velocities(self, ids: np.ndarray, boxes_xyxy: np.ndarray) -> np.ndarray:
         """(N, 2) px/frame: each track's displacement over its last ``VELOCITY_FRAMES`` detections, this one
-        included (0 for a new track)."""
-        out = np.zeros((len(ids), 2))
+        included (NaN for a new track)."""
+        out = np.full((len(ids), 2), np.nan)
         centres = (boxes_xyxy[:, :2] + boxes_xyxy[:, 2:]) / 2
         for i, tid in enumerate(ids.tolist()):
             seen = self._seen.setdefault(tid, deque(maxlen=VELOCITY_FRAMES))
