@@ -15,6 +15,7 @@ from posetrack_cli.export import write_extra_formats
 from posetrack_cli.export.native import JsonlStream, read_stream, write_tracks_json
 from posetrack_cli.pipeline import result_config, write_outputs
 from posetrack_cli.records import COCO17, FrameResult, Poses, Tracks, VideoInfo
+from posetrack_cli.runs.outputs import finished_stats
 
 FIGURE = np.array([(0, -45), (-4, -48), (4, -48), (-8, -46), (8, -46), (-15, -30), (15, -30), (-20, -10), (20, -10),
                    (-22, 10), (22, 10), (-10, 10), (10, 10), (-10, 30), (10, 30), (-10, 50), (10, 50)], np.float64)
@@ -110,3 +111,13 @@ def test_refine_command_bad_input_is_one_line(tmp_path):
     (tmp_path / "t.json").write_text("{}")
     wrong = runner.invoke(main, ["refine", str(tmp_path / "t.json"), "--out", str(tmp_path / "r.json")])
     assert wrong.exit_code != 0 and wrong.output.count("\n") == 1 and ".jsonl stream" in wrong.output
+
+
+def test_resume_redoes_outputs_refined_otherwise(tmp_path):
+    config = _config(True)
+    _stream(tmp_path / "t.jsonl", config)
+    write_outputs(INFO, tmp_path / "t.json", config, None)
+    assert finished_stats(tmp_path / "t.json", config) is not None
+    other = config.with_(refine=RefineConfig(max_gap_s=3.0))
+    assert finished_stats(tmp_path / "t.json", other) is None
+    assert finished_stats(tmp_path / "t.json", _config(False)) is None
