@@ -6,7 +6,7 @@ State belongs to one instance (per-instance id counter, ``reset()``); memory is 
 
 Flow that the propagator does not trust (``Propagator.trusted`` False: a black frame, a cut; ``TrackConfig.flow_check``)
 does not move the memory: each remembered pose moves on its track's own velocity instead, measured on the track's last
-``VELOCITY_FRAMES`` detected boxes (the flow of a small, fast person is often the background's). On a video whose every
+detected boxes (averaged over ``VELOCITY_FRAMES``; the flow of a small, fast person is often the background's). On a video whose every
 frame pair is trusted this changes nothing; where one is not, remembered poses no longer jump to where the broken
 flow points, so people keep their id across short blackouts. The same holds for a single pose whose flow is far from its
 track's velocity (``MAX_FLOW_DEVIATION``): an occluder sweeping over a person carries the flow with it.
@@ -15,6 +15,7 @@ track's velocity (``MAX_FLOW_DEVIATION``): an occluder sweeping over a person ca
 from __future__ import annotations
 
 import enum
+import math
 from collections import deque
 from dataclasses import dataclass
 
@@ -28,8 +29,7 @@ from posetrack_cli.track.boxprop import propagated_boxes
 from posetrack_cli.track.propagate import Propagator, StillPropagator
 from posetrack_cli.track.similarity import SIMILARITIES, PoseSet, Similarity, oks
 
-
-VELOCITY_FRAMES = 5  # a track's velocity is measured over its last 5 detections (fewer: noisier, more: laggier)
+VELOCITY_FRAMES = 5  # span (detections) of a track's averaged velocity (fewer: noisier, more: laggier)
 MAX_FLOW_DEVIATION = 0.2  # box heights per frame: with the flow check on, a pose whose flow differs from its
 # track's velocity by more is moved on the velocity (the flow there belongs to something else: an occluder passing)
 
@@ -92,7 +92,7 @@ class PoseTracker:
         self._advanced = False
         self.states: dict[int, TrackState] = {}
         self._frame = 0  # frames updated so far
-        self._seen: dict[int, deque] = {}  # track id -> (frame, box centre) of its last VELOCITY_FRAMES detections
+        self._seen: dict[int, tuple] = {}  # track id -> (frame, box centre x, y, velocity x, y) at its last detection
 
     def advance(self, frame_bgr: np.ndarray) -> None:
         """Move the remembered poses into ``frame_bgr`` (once per frame; ``update`` does it when not done yet)."""
@@ -177,16 +177,22 @@ class PoseTracker:
                                         self._velocities(ids, poses.boxes_xyxy.astype(np.float64))))
 
     def _velocities(self, ids: np.ndarray, boxes_xyxy: np.ndarray) -> np.ndarray:
-        """(N, 2) px/frame: each track's displacement over its last ``VELOCITY_FRAMES`` detections, this one
-        included (NaN for a new track)."""
+        """(N, 2) px/frame: each track's box-centre velocity, an exponential average over its detections with the
+        span of ``VELOCITY_FRAMES`` (weight 2 / (span + 1) on the newest step); NaN for a new track."""
         out = np.full((len(ids), 2), np.nan)
-        centres = (boxes_xyxy[:, :2] + boxes_xyxy[:, 2:]) / 2
+        centres = ((boxes_xyxy[:, :2] + boxes_xyxy[:, 2:]) / 2).tolist()
+        alpha = 2.0 / (VELOCITY_FRAMES + 1)
         for i, tid in enumerate(ids.tolist()):
-            seen = self._seen.setdefault(tid, deque(maxlen=VELOCITY_FRAMES))
-            seen.append((self._frame, centres[i]))
-            (f0, c0), (f1, c1) = seen[0], seen[-1]
-            if f1 > f0:
-                out[i] = (c1 - c0) / (f1 - f0)
+            x, y = centres[i]
+            last = self._seen.get(tid)  # (frame, x, y, vx, vy), plain floats: ~200 bytes per remembered track
+            vx = vy = float("nan")
+            if last is not None:
+                f0, x0, y0, vx0, vy0 = last
+                step = ((x - x0) / (self._frame - f0), (y - y0) / (self._frame - f0))
+                first = math.isnan(vx0)
+                vx, vy = step if first else (alpha * step[0] + (1 - alpha) * vx0, alpha * step[1] + (1 - alpha) * vy0)
+            self._seen[tid] = (self._frame, x, y, vx, vy)
+            out[i] = (vx, vy)
         return out
 
     def _update_states(self, ids: np.ndarray) -> None:

@@ -1,7 +1,7 @@
 """Cheap appearance gathered during the run: per track id, the mean hue-saturation histogram of the torso and of the
 legs (upper and lower part of the box), for stitching to tell two people apart after a gap.
 
-The sums are kept per online id (memory O(tracks)); nothing of the frames is kept.
+The sums are kept per online id: memory grows with the number of tracks (256 bytes each), not with frames.
 """
 
 from __future__ import annotations
@@ -54,8 +54,8 @@ class AppearanceBank:
         hsv = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2HSV)
         for tid, box, score in zip(track_ids.tolist(), boxes_xyxy, box_scores):
             hist = person_histogram(hsv, box) if score >= MIN_BOX_SCORE else None
-            if hist is not None:
-                self._sums[tid] = self._sums.get(tid, 0) + hist
+            if hist is not None:  # float32: 256 bytes per track
+                self._sums[tid] = self._sums.get(tid, 0) + hist.astype(np.float32)
                 self._counts[tid] = self._counts.get(tid, 0) + 1
 
     def histograms(self) -> dict[int, np.ndarray]:
