@@ -5,11 +5,12 @@
 State belongs to one instance (per-instance id counter, ``reset()``); memory is O(L frames), not O(video).
 
 Flow that the propagator does not trust (``Propagator.trusted`` False: a black frame, a cut; ``TrackConfig.flow_check``)
-does not move the memory: each remembered pose moves on its track's own velocity instead, measured on the track's last
-detected boxes (averaged over ``VELOCITY_FRAMES``; the flow of a small, fast person is often the background's). On a video whose every
-frame pair is trusted this changes nothing; where one is not, remembered poses no longer jump to where the broken
-flow points, so people keep their id across short blackouts. The same holds for a single pose whose flow is far from its
-track's velocity (``MAX_FLOW_DEVIATION``): an occluder sweeping over a person carries the flow with it.
+does not move the memory: each remembered pose moves on its track's own velocity instead, measured on the track's
+detected boxes (averaged over ``VELOCITY_FRAMES``; the flow of a small, fast person is often the background's). On a
+video whose every frame pair is trusted this changes nothing; where one is not, remembered poses no longer jump to
+where the broken flow points, so people keep their id across short blackouts. The same holds for a single pose whose
+flow is far from its track's velocity (``MAX_FLOW_DEVIATION``): an occluder sweeping over a person carries the flow
+with it.
 """
 
 from __future__ import annotations
