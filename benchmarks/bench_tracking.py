@@ -8,7 +8,8 @@ missed detections, wrong low-score joints and false-positive people (some lastin
 
     python benchmarks/bench_tracking.py [--sequences 8] [--frames 80] [--flow dis|farneback|none] [--json out.json]
 
-Rows: MDPN (Hungarian, L = 8, prune < 2 frames), then one change at a time (MDPN section 2 ablation).
+Rows: MDPN (Hungarian, L = 8, prune < 2 frames), then one change at a time (MDPN section 2 ablation), then the
+offline refinement pass (``track.refine``, the default for files) on the MDPN tracks, in the same run.
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from posetrack_cli.config import OutputConfig, TrackConfig
+from posetrack_cli.config import OutputConfig, RefineConfig, TrackConfig
 from posetrack_cli.evaluate.posetrack import evaluate_posetrack
 from posetrack_cli.export.posetrack import write_posetrack17
 from posetrack_cli.export.prune import count_track_lengths, short_tracks
 from posetrack_cli.records import POSETRACK15, FrameResult, Poses, Tracks, VideoInfo
 from posetrack_cli.track.propagate import make_propagator
+from posetrack_cli.track.refine import refine_tracks
 from posetrack_cli.track.tracker import PoseTracker
 
 WIDTH, HEIGHT = 640, 360
@@ -143,11 +145,14 @@ def _gt_rect(track_id: int, centre, scale) -> dict:
             "annopoints": [{"point": [{"id": [j], "x": [x], "y": [y]} for j, (x, y) in enumerate(kp)]}]}
 
 
-def run_tracker(seq: Sequence, config: TrackConfig) -> tuple[list[FrameResult], float]:
+def run_tracker(seq: Sequence, config: TrackConfig,
+                refine: RefineConfig | None = None) -> tuple[list[FrameResult], float]:
     tracker = PoseTracker(config, make_propagator(config.flow, config.flow_scale))
     results, start = [], time.perf_counter()
     for k, (frame, poses) in enumerate(zip(seq.frames, seq.poses)):
         results.append(FrameResult(k, k / 25.0, tracker.update(frame, poses)))
+    if refine is not None:
+        results = refine_tracks(results, 25.0, refine, POSETRACK15, config.min_track_length).results
     elapsed = time.perf_counter() - start
     pruned = short_tracks(count_track_lengths(r.tracks.track_ids for r in results), config.min_track_length)
     kept = []
@@ -158,35 +163,41 @@ def run_tracker(seq: Sequence, config: TrackConfig) -> tuple[list[FrameResult], 
     return kept, 1000 * elapsed / len(results)
 
 
-def evaluate(sequences: list[Sequence], config: TrackConfig, output: OutputConfig) -> dict:
+def evaluate(sequences: list[Sequence], config: TrackConfig, output: OutputConfig,
+             refine: RefineConfig | None = None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         gt_dir, pred_dir, ms = Path(tmp, "gt"), Path(tmp, "pred"), []
         gt_dir.mkdir()
         for i, seq in enumerate(sequences):
             (gt_dir / f"{i:03d}.json").write_text(json.dumps(seq.gt))
-            results, t = run_tracker(seq, config)
+            results, t = run_tracker(seq, config, refine)
             ms.append(t)
             info = VideoInfo(f"{i:03d}.mp4", 25.0, WIDTH, HEIGHT, len(seq.frames))
             write_posetrack17(pred_dir / f"{i:03d}.json", results, info, output)
         r = evaluate_posetrack(gt_dir, pred_dir)
     counts = r["mot"]["counts"]
     return {"mAP": r["ap"]["total"], "MOTA": r["mot"]["total"]["mota"], "switches": sum(counts["num_switches"]),
+            "IDF1": r["mot"]["identity"]["idf1"], "HOTA": r["hota"]["hota"], "DetA": r["hota"]["deta"],
+            "AssA": r["hota"]["assa"],
             "false_pos": sum(counts["num_false_positives"]), "misses": sum(counts["num_misses"]),
             "ms_per_frame": float(np.mean(ms))}
 
 
-def configurations(flow: str) -> list[tuple[str, TrackConfig, OutputConfig]]:
+def configurations(flow: str) -> list[tuple[str, TrackConfig, OutputConfig, RefineConfig | None]]:
     mdpn = TrackConfig(matching="hungarian", memory_frames=8, min_track_length=2, flow=flow)
     paper = OutputConfig()  # its defaults are the Simple Baselines / MDPN export thresholds
     return [
-        ("MDPN: Hungarian, L=8, prune<2", mdpn, paper),
-        ("greedy matching", replace(mdpn, matching="greedy"), paper),
-        ("L=1 (previous frame only)", replace(mdpn, memory_frames=1), paper),
-        ("no pruning", replace(mdpn, min_track_length=1), paper),
+        ("MDPN: Hungarian, L=8, prune<2", mdpn, paper, None),
+        ("greedy matching", replace(mdpn, matching="greedy"), paper, None),
+        ("L=1 (previous frame only)", replace(mdpn, memory_frames=1), paper, None),
+        ("no pruning", replace(mdpn, min_track_length=1), paper, None),
         ("greedy, L=1, no pruning (Xiao et al.)", replace(mdpn, matching="greedy", memory_frames=1,
-                                                          min_track_length=1), paper),
-        ("no flow (poses stay put)", replace(mdpn, flow="none"), paper),
-        ("no export thresholds", mdpn, OutputConfig()),
+                                                          min_track_length=1), paper, None),
+        ("no flow (poses stay put)", replace(mdpn, flow="none"), paper, None),
+        ("no export thresholds", mdpn, OutputConfig(), None),
+        ("MDPN + refine (default)", mdpn, paper, RefineConfig()),
+        ("MDPN + refine, no smoothing", mdpn, paper, RefineConfig(smooth_cutoff_hz=0)),
+        ("MDPN + refine, smoothing only", mdpn, paper, RefineConfig(max_gap_s=0, fill_gap=0)),
     ]
 
 
@@ -200,12 +211,13 @@ def main(argv: list[str] | None = None) -> int:
     sequences = [make_sequence(seed, args.frames) for seed in range(args.sequences)]
     rows = []
     print(f"{args.sequences} sequences x {args.frames} frames, flow {args.flow}\n")
-    print("| configuration | mAP | MOTA | ID switches | FP | misses | tracker ms/frame |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for name, track, output in configurations(args.flow):
-        row = {"configuration": name, **evaluate(sequences, track, output)}
+    print("| configuration | mAP | MOTA | IDF1 | HOTA | DetA | AssA | ID switches | FP | misses | ms/frame |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for name, track, output, refine in configurations(args.flow):
+        row = {"configuration": name, **evaluate(sequences, track, output, refine)}
         rows.append(row)
-        print(f"| {name} | {row['mAP']:.1f} | {row['MOTA']:.1f} | {row['switches']:.0f} | {row['false_pos']:.0f} | "
+        print(f"| {name} | {row['mAP']:.1f} | {row['MOTA']:.1f} | {row['IDF1']:.1f} | {row['HOTA']:.1f} | "
+              f"{row['DetA']:.1f} | {row['AssA']:.1f} | {row['switches']:.0f} | {row['false_pos']:.0f} | "
               f"{row['misses']:.0f} | {row['ms_per_frame']:.1f} |", flush=True)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))

@@ -77,8 +77,26 @@ class TrackConfig:
     min_track_length: int = 2  # MDPN prunes tracklets shorter than 2 frames from the final output; 1 keeps all
     flow: str = "dis"  # optical flow moving remembered poses: "dis", "farneback" or "none"
     flow_scale: float = 0.5  # frames are resized by this factor before computing flow (speed vs accuracy)
+    flow_check: bool = True  # refuse the flow of a frame pair that it does not explain (black frame, cut; track.flow
+    # flow_trusted): remembered poses then move on their own velocity. Off = the papers' tracker exactly, which follows
+    # any flow; on a video whose every frame pair passes the check both give the same tracks
     box_propagation: bool = False  # Xiao et al. extra candidate boxes from moved joints (MDPN: off)
     smoothing: bool = False  # One-Euro keypoint smoothing of the output (off: MDPN has none)
+
+
+@dataclass(frozen=True)
+class RefineConfig:
+    """Offline refinement of a finished run's tracks (track.refine), not in the papers: off reproduces them."""
+
+    enabled: bool = True  # refine the final outputs of a file (the .jsonl stream keeps the online tracks)
+    max_gap_s: float = 2.0  # seconds: a tracklet may be continued by one starting up to this long after its end
+    max_join_cost: float = 2.0  # joins costing more are refused (track.refine.stitch.join_cost: a motion miss of one
+    # tolerance costs 1); raising it joins more tracklets, and more wrongly
+    fill_gap: int = 10  # frames: gaps of up to this many missing frames inside a track are interpolated; 0 = none
+    interpolated_score: float = 0.5  # filled entries get the lower score of the two ends times this (<1 so exports
+    # and evaluators can drop them)
+    smooth_cutoff_hz: float = 1.5  # keypoint smoothing cutoff in Hz (zero-phase, confidence-weighted; confident joints
+    # move at most 0.04 box heights, track.refine.smooth); lower smooths more; 0 = none (benchmarks/RESULTS.md §11)
 
 
 @dataclass(frozen=True)
@@ -108,6 +126,7 @@ class PipelineConfig:
     sequence_fps: float = DEFAULT_SEQUENCE_FPS  # frame rate given to image sequences (a folder stores none; --fps)
     offline: bool = False  # never download weights (as POSETRACK_OFFLINE=1): --pose auto then runs the bundled
     # yolo-crop estimator until MSPN weights are present, and --yolo-weights must be a local file (a run-only setting)
+    refine: RefineConfig = field(default_factory=RefineConfig)  # offline pass on the final outputs (not the stream)
 
     def with_(self, **changes) -> PipelineConfig:
         return replace(self, **changes)

@@ -28,9 +28,11 @@ from posetrack_cli.nets.forward_time import ForwardClock
 from posetrack_cli.pose.base import PoseEstimator
 from posetrack_cli.pose.topdown import TopDownEstimator
 from posetrack_cli.pose.yolo_crop import YoloCropEstimator
-from posetrack_cli.records import Detections, Frame, FrameResult, Poses, Tracks, VideoInfo
+from posetrack_cli.records import SKELETONS, Detections, Frame, FrameResult, Poses, Tracks, VideoInfo
 from posetrack_cli.render import render_video
 from posetrack_cli.track.propagate import make_propagator
+from posetrack_cli.track.refine import refine_tracks, settings
+from posetrack_cli.track.refine.appearance import AppearanceBank
 from posetrack_cli.track.smoothing import KeypointSmoother
 from posetrack_cli.track.tracker import PoseTracker
 from posetrack_cli.zoo import DEFAULT_CARD, choose_auto, resolve_path
@@ -49,7 +51,7 @@ class Stages:
 
     def new_tracker(self) -> PoseTracker:
         t = self.config.track
-        return PoseTracker(t, make_propagator(t.flow, t.flow_scale))
+        return PoseTracker(t, make_propagator(t.flow, t.flow_scale, t.flow_check))
 
     def models(self) -> dict:
         return {"detectors": box_source_names(self.config, self.boxes), "pose": self.estimator.name,
@@ -193,11 +195,12 @@ def smooth_tracks(smoother, tracks: Tracks, time_s: float) -> Tracks:
 
 def track_video(info: VideoInfo, stages: Stages, stream: native.JsonlStream, profile: Profile,
                 on_frames: Callable[[int], None] | None = None, start: int = 0,
-                stop: int | None = None) -> tuple[int, float]:
+                stop: int | None = None, appearance: AppearanceBank | None = None) -> tuple[int, float]:
     """The frame loop. Every finished frame is appended to ``stream`` as soon as it is tracked (with prefetch, by a
     writer thread that is drained before this returns or raises: an interrupted run keeps every finished frame).
     ``start``/``stop``: only the frames ``[start, stop)`` (a chunk of a long video; ``start`` a keyframe), with a
-    fresh tracker. Returns (frames processed, time of the last one in seconds)."""
+    fresh tracker; ``appearance`` gathers colour histograms per track for refinement. Returns (frames processed, time
+    of the last one in seconds)."""
     cfg = stages.config
     tracker = stages.new_tracker()
     smoother = KeypointSmoother(fps=info.fps) if cfg.track.smoothing else None
@@ -211,7 +214,7 @@ def track_video(info: VideoInfo, stages: Stages, stream: native.JsonlStream, pro
                 contextlib.closing(_batches(info, batch_size, _stop(cfg.max_frames, stop), profile, cfg.prefetch,
                                           start)) as batches:
             for batch in batches:
-                results = track_batch(stages, tracker, smoother, info, batch, profile,
+                results = track_batch(stages, tracker, smoother, info, batch, profile, appearance,
                                       run_detector=(done + start) % cfg.detect.every == 0)
                 t = time.perf_counter()
                 for result in results:
@@ -234,9 +237,10 @@ def one_at_a_time(config: PipelineConfig) -> int:
 
 
 def track_batch(stages: Stages, tracker: PoseTracker, smoother: KeypointSmoother | None, info: VideoInfo,
-                batch: list[Frame], profile: Profile, run_detector: bool = True) -> list[FrameResult]:
+                batch: list[Frame], profile: Profile, appearance: AppearanceBank | None = None,
+                run_detector: bool = True) -> list[FrameResult]:
     """Detect (unless ``run_detector`` is off: moved boxes only), estimate poses, OKS-NMS and track one batch of
-    frames."""
+    frames; ``appearance`` gathers the tracks' colour histograms for the refinement pass."""
     cfg = stages.config
     t = time.perf_counter()
     dets = detect_frames(stages, tracker, info, batch, run_detector)
@@ -248,6 +252,8 @@ def track_batch(stages: Stages, tracker: PoseTracker, smoother: KeypointSmoother
     results = []
     for frame, p in zip(batch, poses):
         tracks = tracker.update(frame.image, p)
+        if appearance is not None:
+            appearance.add(frame.image, tracks.track_ids, tracks.poses.boxes_xyxy, tracks.poses.box_scores)
         if smoother is not None:
             tracks = smooth_tracks(smoother, tracks, frame.time_s)
         results.append(FrameResult(frame.index, frame.time_s, tracks))
@@ -282,29 +288,61 @@ def run_video(path: str | Path, out_json: str | Path, stages: Stages, render: st
     out_json = Path(out_json)
     profile = Profile()
     header = {"video": info.to_dict(), "models": stages.models(), "config": result_config(stages.config)}
+    appearance = AppearanceBank() if stages.config.refine.enabled else None
     with native.JsonlStream(out_json.with_suffix(".jsonl"), header, info.frame_names) as stream:
-        frames, last_time = track_video(info, stages, stream, profile, on_frames)
+        frames, last_time = track_video(info, stages, stream, profile, on_frames, appearance=appearance)
         warning = truncation_note(info, frames, last_time, stages.config.max_frames)
         stream.finish(truncated=bool(warning))
     t = time.perf_counter()
-    stats = write_outputs(info, out_json, stages.config, render)
+    stats = write_outputs(info, out_json, stages.config, render, appearance.histograms() if appearance else None)
     profile.add("write", t)
     return VideoResult(str(path), str(out_json), "done", frames, stats["people"], stats["tracks"],
                        time.perf_counter() - start, warning, profile=dict(profile.seconds),
                        forward_seconds=profile.forward)
 
 
-def write_outputs(info: VideoInfo, out_json: Path, config: PipelineConfig, render: str | Path | None) -> dict:
-    """From the finished ``.jsonl`` stream beside ``out_json``: the final tracks.json (tracklets pruned), the other
-    formats and the overlay. Returns the tracks.json ``stats``."""
-    final = native.read_stream(out_json.with_suffix(".jsonl"))
-    stats = native.write_tracks_json(final, out_json, config.track.min_track_length)
-    write_extra_formats(final, out_json, config, info)
-    if render:
-        frames, _ = native.final_frames(final, config.track.min_track_length)
-        skeleton = final.header["models"]["skeleton"]
-        render_video(info, (native.frame_from_dict(f, skeleton) for f in frames), render, max_frames=config.max_frames)
+def write_outputs(info: VideoInfo, out_json: Path, config: PipelineConfig, render: str | Path | None,
+                  appearance: dict | None = None, stream_path: Path | None = None) -> dict:
+    """From the finished ``.jsonl`` stream beside ``out_json`` (or at ``stream_path``): the final tracks.json
+    (tracklets pruned; refined when ``config.refine.enabled``, the stream keeping the online tracks), the other
+    formats and the overlay. Returns the tracks.json ``stats``. ``appearance``: track id -> histogram gathered during
+    the run, for stitching."""
+    final = native.read_stream(stream_path or out_json.with_suffix(".jsonl"))
+    with contextlib.ExitStack() as cleanup:
+        if config.refine.enabled:
+            refined = out_json.with_suffix(".refined.jsonl")
+            cleanup.callback(refined.unlink, missing_ok=True)
+            final = refine_stream(final, refined, config, appearance)
+        stats = native.write_tracks_json(final, out_json, config.track.min_track_length)
+        write_extra_formats(final, out_json, config, info)
+        if render:
+            frames, _ = native.final_frames(final, config.track.min_track_length)
+            skeleton = final.header["models"]["skeleton"]
+            render_video(info, (native.frame_from_dict(f, skeleton) for f in frames), render,
+                         max_frames=config.max_frames)
     return stats
+
+
+def refine_stream(stream: native.Stream, path: Path, config: PipelineConfig,
+                  appearance: dict | None = None) -> native.Stream:
+    """The refinement pass (``track.refine``) over a finished stream, written as a stream at ``path`` whose header
+    records the settings (``refine``) and whose end line the pass's counts; entries made by gap filling carry
+    ``"interpolated": true``. Needs no video: ``posetrack refine`` runs it on an existing result."""
+    skeleton = stream.header["models"]["skeleton"]
+    dicts = list(stream.frames())
+    results = [native.frame_from_dict(d, skeleton) for d in dicts]
+    refined = refine_tracks(results, float(stream.header["video"]["fps"]), config.refine, SKELETONS[skeleton],
+                            config.track.min_track_length, appearance)
+    names = {d["frame_index"]: d["name"] for d in dicts if "name" in d}
+    frame_names = tuple(names.get(k, "") for k in range(max(names) + 1)) if names else ()
+    header = {**{k: v for k, v in stream.header.items() if k not in ("type", "schema")},
+              "refine": settings(config.refine)}
+    with native.JsonlStream(path, header, frame_names) as out:
+        for result, flags in zip(refined.results, refined.interpolated):
+            out.write(result, flags)
+        if stream.end is not None:
+            out.finish(**{k: v for k, v in stream.end.items() if k not in ("type", "frames")}, refine=refined.stats)
+    return native.read_stream(path)
 
 
 RUN_ONLY_FIELDS = ("prefetch", "time_forwards", "offline")  # settings that change how fast a run is (or whether it
@@ -320,7 +358,9 @@ def result_config(config: PipelineConfig) -> dict:
     same inputs give the same bytes however the run was tuned."""
     from dataclasses import asdict
 
-    recorded = {k: v for k, v in asdict(config).items() if k not in RUN_ONLY_FIELDS}
+    # refinement changes the final outputs, not the stream that --resume compares: refined outputs record its
+    # settings under "refine" (refine_stream), and --no-refine outputs stay those of the online tracker
+    recorded = {k: v for k, v in asdict(config).items() if k not in RUN_ONLY_FIELDS and k != "refine"}
     for (section, name), default in OMITTED_AT_DEFAULT.items():
         if recorded[section].get(name) == default:
             del recorded[section][name]

@@ -9,7 +9,7 @@ import tracemalloc
 import numpy as np
 from conftest import write_video
 
-from posetrack_cli.config import PipelineConfig, TrackConfig
+from posetrack_cli.config import PipelineConfig, RefineConfig, TrackConfig
 from posetrack_cli.pipeline import Stages, run_video
 from posetrack_cli.records import COCO17, Detections, Poses
 from posetrack_cli.track.tracker import PoseTracker
@@ -75,7 +75,10 @@ def test_frame_loop_python_memory_does_not_grow_with_video_length(tmp_path):
     n, start = 150, 50
     video = write_video(tmp_path / "long.avi", [np.full((48, 64, 3), i % 250, np.uint8) for i in range(n)], fps=25)
     stub = MovingPeople()
-    config = PipelineConfig(track=TrackConfig(flow="dis", min_track_length=1), frame_batch=5)
+    # refinement off: with it the loop also keeps one colour histogram per track ever seen (AppearanceBank, 256 bytes
+    # each), which grows with the number of tracks (here ~2 new ids a frame), not with frames as such
+    config = PipelineConfig(track=TrackConfig(flow="dis", min_track_length=1), frame_batch=5,
+                            refine=RefineConfig(enabled=False))
     done, alive = [0], {}
 
     def on_frames(k: int) -> None:  # the loop runs untraced to ``start``, then every allocation is traced

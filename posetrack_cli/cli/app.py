@@ -30,7 +30,8 @@ class Terminated(BaseException):
 
 # subcommand -> its click object in the module posetrack_cli.cli.<subcommand>
 SUBCOMMANDS = {"run": "run_cmd", "render": "render_cmd", "pose": "pose_cmd", "eval": "eval_cmd",
-               "train": "train_cmd", "weights": "weights", "doctor": "doctor_cmd", "report": "report_cmd"}
+               "train": "train_cmd", "weights": "weights", "doctor": "doctor_cmd", "report": "report_cmd",
+               "refine": "refine_cmd"}
 
 
 class _Group(click.Group):

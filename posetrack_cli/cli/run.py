@@ -11,9 +11,11 @@ from click.core import ParameterSource
 
 from posetrack_cli.cli.options import boxes_options, csv, detect_config, load_box_source, model_options, pose_config
 from posetrack_cli.cli.progress import DownloadBar, FrameBar, VideoBars
+from posetrack_cli.cli.refine import refine_config, refine_options
 from posetrack_cli.cli.report import echo_report
 from posetrack_cli.cli.summary import format_summary
-from posetrack_cli.config import PRESETS, DetectConfig, LiveConfig, OutputConfig, PipelineConfig, PoseConfig, TrackConfig
+from posetrack_cli.config import (PRESETS, DetectConfig, LiveConfig, OutputConfig, PipelineConfig, PoseConfig,
+                                  TrackConfig)
 from posetrack_cli.errors import InputError, PosetrackError
 from posetrack_cli.export import FORMAT_NAMES
 from posetrack_cli.io.sources import INPUT_TYPES, input_kind
@@ -43,7 +45,8 @@ def build_config(opts: dict) -> PipelineConfig:
     track = TrackConfig(memory_frames=opts["memory_frames"], matching=opts["matching"], flow=opts["flow"],
                         flow_scale=opts["flow_scale"], min_track_length=opts["min_track_length"],
                         similarity=opts["similarity"], min_similarity=opts["min_similarity"],
-                        box_propagation=opts["box_propagation"], smoothing=opts["smooth"])
+                        box_propagation=opts["box_propagation"], smoothing=opts["smooth"],
+                        flow_check=opts["flow_check"])
     output = OutputConfig(formats=formats, keypoint_threshold=opts["export_kpt_threshold"],
                           box_threshold=opts["export_box_threshold"])
     detect = replace(detect_config(opts), every=opts["detect_every"])
@@ -139,6 +142,7 @@ def _preset_text(name: str) -> str:
               help="Stream: new output files (and overlay) every SECONDS: OUT-0000.json, OUT-0001.json, ...")
 @click.option("--show", is_flag=True, default=_LIVE.show,
               help="Stream: show the overlay in a window as it goes (needs a display; q or Esc stops the run).")
+@refine_options
 @click.option("--profile", is_flag=True, help="Print the time spent in each stage.")
 @click.option("--report", "report", is_flag=True,
               help="Also write an HTML report to look at the run (tracks.html beside tracks.json; for a folder, "
@@ -153,8 +157,10 @@ def run_cmd(source: str, out: Path, render: Path | None, resume: bool, profile: 
     live = live_config_from(opts)
     limit_heap_growth()  # memory stays flat on long videos (see benchmarks/bench_memory.py)
     ray = ray_config_from(opts)
-    config = build_config(opts).with_(time_forwards=profile)
+    config = build_config(opts).with_(time_forwards=profile, refine=refine_config(opts))
     if input_kind(source, input_type) == "stream":
+        if click.get_current_context().get_parameter_source("refine") in (ParameterSource.DEFAULT, None):
+            config = config.with_(refine=replace(config.refine, enabled=False))  # live: off unless --refine
         result = _run_stream(source, out, config, live, render, opts, quiet, profile, pace=not is_live(source))
         if report:
             echo_report(report_run([result], out, False))

@@ -18,6 +18,7 @@ import motmetrics as mm
 import numpy as np
 
 from posetrack_cli.errors import InputError
+from posetrack_cli.evaluate.hota import evaluate_hota
 from posetrack_cli.evaluate.posetrack_io import MAX_TRACK_ID, NUM_JOINTS, Person, Sequence, load_sequences
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,8 @@ JOINT_NAMES = ("right_ankle", "right_knee", "right_hip", "left_hip", "left_knee"
 # poseval eval_helpers.getCum: printed columns and the joints each one averages.
 GROUPS = (("Head", (14, 12, 13)), ("Shoulder", (8, 9)), ("Elbow", (7, 10)), ("Wrist", (6, 11)), ("Hip", (2, 3)),
           ("Knee", (1, 4)), ("Ankle", (0, 5)))
-MOT_COUNTS = ("num_misses", "num_switches", "num_false_positives", "num_objects", "num_detections")
+MOT_COUNTS = ("num_misses", "num_switches", "num_false_positives", "num_objects", "num_detections",
+              "idtp", "idfn", "idfp")  # the last three: motmetrics' identity counts (IDF1), beside poseval's
 
 
 @dataclass
@@ -185,10 +187,14 @@ def compute_mot(totals: dict[str, np.ndarray]) -> dict:
         motp = np.where((det == 0) | np.isnan(totals["sumD"]), 0.0, 100 * (1.0 - totals["sumD"] / det))
         precision = 100 * det / np.where(fp + det > 0, fp + det, np.nan)
         recall = 100 * det / objects
+        idtp = totals["idtp"]
+        idf1 = 100 * 2 * idtp / np.where(2 * idtp + totals["idfp"] + totals["idfn"] > 0,
+                                         2 * idtp + totals["idfp"] + totals["idfn"], np.nan)
     total = {"mota": _nanmean(mota), "motp": _nanmean(motp), "precision": _nanmean(precision),
              "recall": _nanmean(recall)}
+    identity = {"idf1": _nanmean(idf1), "id_switches": float(totals["num_switches"].sum())}
     return {"mota": mota.tolist(), "motp": motp.tolist(), "precision": precision.tolist(),
-            "recall": recall.tolist(), "total": total, "groups": _groups(mota, total["mota"]),
+            "recall": recall.tolist(), "idf1": idf1.tolist(), "total": total, "identity": identity, "groups": _groups(mota, total["mota"]),
             "counts": {k: v.astype(float).tolist() for k, v in totals.items()}}
 
 
@@ -199,7 +205,8 @@ def evaluate_sequences(sequences: list[Sequence]) -> dict:
         log.warning("some people have no track_id: MOTA is not computed (pose estimation AP only)")
     return {"sequences": len(sequences), "frames": sum(len(s.gt) for s in sequences),
             "joints": list(JOINT_NAMES), "ap": compute_ap([m for seq in matches for m in seq]),
-            "mot": compute_mot(accumulate_mot(matches)) if tracked else None}
+            "mot": compute_mot(accumulate_mot(matches)) if tracked else None,
+            "hota": evaluate_hota(sequences) if tracked else None}
 
 
 def evaluate_posetrack(gt_dir: str | os.PathLike, pred_dir: str | os.PathLike, only_covered: bool = False) -> dict:
@@ -236,4 +243,9 @@ def format_table(result: dict) -> str:
                   "& Head & Shou & Elb  & Wri  & Hip  & Knee & Ankl & Total& Total& Total& Total\\\\",
                   _cells([mot["groups"][name] for name, _ in GROUPS] + [t["mota"], t["motp"], t["precision"],
                                                                         t["recall"]])]
+        hota = result.get("hota") or {}
+        ident = mot["identity"]
+        lines.append(f"Identity: IDF1 {ident['idf1']:.1f}, ID switches {ident['id_switches']:.0f}"
+                     + (f"; keypoint HOTA {hota['hota']:.1f} (DetA {hota['deta']:.1f}, AssA {hota['assa']:.1f}; "
+                        "PoseTrack21 kit)" if hota else ""))
     return "\n".join(lines)

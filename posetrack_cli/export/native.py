@@ -25,7 +25,8 @@ from posetrack_cli.records import SKELETONS, FrameResult, Poses, Tracks
 SCHEMA = "posetrack.tracks/1"
 
 
-def person_dicts(result: FrameResult) -> list[dict]:
+def person_dicts(result: FrameResult, interpolated=None) -> list[dict]:
+    """``interpolated`` (N,) bool: entries made by gap filling get ``"interpolated": true`` (others no key)."""
     p = result.tracks.poses
     return [{
         "track_id": int(tid),
@@ -33,14 +34,15 @@ def person_dicts(result: FrameResult) -> list[dict]:
         "box_score": round(float(p.box_scores[i]), 4),
         "keypoints": [[round(float(x), 2), round(float(y), 2), round(float(s), 4)] for x, y, s in p.keypoints[i]],
         "score": round(float(p.scores[i]), 4),
+        **({"interpolated": True} if interpolated is not None and interpolated[i] else {}),
     } for i, tid in enumerate(result.tracks.track_ids)]
 
 
-def frame_dict(result: FrameResult, name: str = "") -> dict:
+def frame_dict(result: FrameResult, name: str = "", interpolated=None) -> dict:
     """A frame line; ``name`` (an image sequence's file name for the frame) is written when there is one."""
     named = {"name": name} if name else {}
     return {"frame_index": result.frame_index, "time_s": round(result.time_s, 6), **named,
-            "people": person_dicts(result)}
+            "people": person_dicts(result, interpolated)}
 
 
 def frame_from_dict(d: dict, skeleton_name: str = "coco17") -> FrameResult:
@@ -89,11 +91,11 @@ class JsonlStream:
         except OSError as exc:
             raise OutputError(f"cannot write {self.path}: {exc.strerror} (frames so far are kept)") from None
 
-    def write(self, result: FrameResult, **extra) -> None:
+    def write(self, result: FrameResult, interpolated=None, **extra) -> None:
         """One frame line; ``extra`` fields follow the frame's own (a live run's capture time and latency)."""
         k = result.frame_index
         name = self.frame_names[k] if k < len(self.frame_names) else ""
-        self._line({"type": "frame", **frame_dict(result, name), **extra})
+        self._line({"type": "frame", **frame_dict(result, name, interpolated), **extra})
         self.frames += 1
 
     def finish(self, **stats) -> None:

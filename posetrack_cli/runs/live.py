@@ -23,25 +23,12 @@ import cv2
 
 from posetrack_cli.config import LiveConfig, PipelineConfig
 from posetrack_cli.errors import InputError
-from posetrack_cli.export import native, write_extra_formats
+from posetrack_cli.export import native
 from posetrack_cli.io.background import BackgroundWriter
 from posetrack_cli.io.download import Progress as DownloadProgress
-from posetrack_cli.io.stream import (
-    LiveFrame,
-    LiveReader,
-    describe,
-    open_capture,
-    open_live,
-)
+from posetrack_cli.io.stream import LiveFrame, LiveReader, describe, open_capture, open_live
 from posetrack_cli.io.video import VideoSink
-from posetrack_cli.pipeline import (
-    Profile,
-    Stages,
-    VideoResult,
-    build_stages,
-    result_config,
-    track_batch,
-)
+from posetrack_cli.pipeline import Profile, Stages, VideoResult, build_stages, result_config, track_batch, write_outputs
 from posetrack_cli.records import FrameResult, VideoInfo
 from posetrack_cli.render import draw_tracks
 from posetrack_cli.runs.latency import LatencyHistogram
@@ -248,9 +235,9 @@ def _run_segment(reader: LiveReader, state: LiveState, out_json: Path, render: P
         stream.finish(truncated=False, stopped=why or "segment", processed=state.processed - processed_before,
                       dropped=reader.dropped - dropped_before, reconnects=reader.reconnects,
                       **state.latency.summary())
-    final = native.read_stream(out_json.with_suffix(".jsonl"))
-    state.tracks += native.write_tracks_json(final, out_json, state.stages.config.track.min_track_length)["tracks"]
-    write_extra_formats(final, out_json, state.stages.config, state.info)
+    # tracks.json and the other formats from the segment's stream; refined only when asked (--refine): a live run
+    # has no appearance histograms, and its outputs are usually read as they grow
+    state.tracks += write_outputs(state.info, out_json, state.stages.config, None)["tracks"]
 
 
 def _process(got: LiveFrame, state: LiveState, stream: native.JsonlStream, overlay: Overlay | None) -> None:

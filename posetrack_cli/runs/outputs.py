@@ -86,10 +86,18 @@ def finished_stats(path: Path, config: PipelineConfig | None = None,
     if config is not None and head.get("config") != json.loads(json.dumps(result_config(config))):
         log.info("%s was made with other settings; redoing it", path)
         return None
+    if config is not None and head.get("refine") != _refine_record(config):
+        log.info("%s was refined with other settings; redoing it", path)
+        return None
     if detectors is not None and (head.get("models") or {}).get("detectors") != detectors:
         log.info("%s was made from other boxes (%s); redoing it", path, (head.get("models") or {}).get("detectors"))
         return None
     return stats
+
+
+def _refine_record(config: PipelineConfig) -> dict | None:
+    """The ``refine`` a tracks.json made with ``config`` records (pipeline.refine_stream), None unrefined."""
+    return json.loads(json.dumps(asdict(config.refine))) if config.refine.enabled else None
 
 
 _FRAMES_OPEN = ',"frames":[\n'

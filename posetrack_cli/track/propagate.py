@@ -16,6 +16,8 @@ from posetrack_cli.track.flow import FLOW_METHODS, FlowPropagator
 
 
 class Propagator(Protocol):
+    trusted: bool  # whether the motion of the latest ``advance`` may move remembered poses
+
     def reset(self) -> None: ...
 
     def advance(self, frame_bgr: np.ndarray) -> None: ...
@@ -28,6 +30,8 @@ class Propagator(Protocol):
 class StillPropagator:
     """No motion model: remembered poses stay where they were seen (``flow = "none"``)."""
 
+    trusted = True
+
     def reset(self) -> None:
         pass
 
@@ -38,15 +42,16 @@ class StillPropagator:
         return np.asarray(points_xy, np.float64)
 
 
-# name -> factory(scale): the motion models ``TrackConfig.flow`` chooses from ("none" keeps poses where they were).
-PROPAGATORS: dict[str, Callable[[float], Propagator]] = {
-    "none": lambda scale: StillPropagator(),
+# name -> factory(scale, check): the motion models ``TrackConfig.flow`` chooses from ("none" keeps poses where they
+# were); ``check`` judges each frame pair's flow (``flow.flow_trusted``).
+PROPAGATORS: dict[str, Callable[..., Propagator]] = {
+    "none": lambda scale, check=False: StillPropagator(),
     **{method: functools.partial(FlowPropagator, method) for method in FLOW_METHODS},
 }
 
 
-def make_propagator(method: str, scale: float) -> Propagator:
-    """The ``PROPAGATORS`` entry ``method`` at frame ``scale``."""
+def make_propagator(method: str, scale: float, check: bool = False) -> Propagator:
+    """The ``PROPAGATORS`` entry ``method`` at frame ``scale``, judging its flow when ``check``."""
     if method not in PROPAGATORS:
         raise ValueError(f"unknown flow method {method!r}; choose one of {', '.join(PROPAGATORS)}")
-    return PROPAGATORS[method](scale)
+    return PROPAGATORS[method](scale, check=check)

@@ -3,11 +3,20 @@
 (Hungarian by default).
 
 State belongs to one instance (per-instance id counter, ``reset()``); memory is O(L frames), not O(video).
+
+Flow that the propagator does not trust (``Propagator.trusted`` False: a black frame, a cut; ``TrackConfig.flow_check``)
+does not move the memory: each remembered pose moves on its track's own velocity instead, measured on the track's
+detected boxes (averaged over ``VELOCITY_FRAMES``; the flow of a small, fast person is often the background's). On a
+video whose every frame pair is trusted this changes nothing; where one is not, remembered poses no longer jump to
+where the broken flow points, so people keep their id across short blackouts. The same holds for a single pose whose
+flow is far from its track's velocity (``MAX_FLOW_DEVIATION``): an occluder sweeping over a person carries the flow
+with it.
 """
 
 from __future__ import annotations
 
 import enum
+import math
 from collections import deque
 from dataclasses import dataclass
 
@@ -20,6 +29,10 @@ from posetrack_cli.track.assignment import MATCHERS
 from posetrack_cli.track.boxprop import propagated_boxes
 from posetrack_cli.track.propagate import Propagator, StillPropagator
 from posetrack_cli.track.similarity import SIMILARITIES, PoseSet, Similarity, oks
+
+VELOCITY_FRAMES = 5  # span (detections) of a track's averaged velocity (fewer: noisier, more: laggier)
+MAX_FLOW_DEVIATION = 0.2  # box heights per frame: with the flow check on, a pose whose flow differs from its
+# track's velocity by more is moved on the velocity (the flow there belongs to something else: an occluder passing)
 
 
 class TrackState(enum.Enum):
@@ -36,6 +49,12 @@ class _Remembered:
     areas: np.ndarray  # (M,) float64, OKS scale of each pose (its box area)
     scores: np.ndarray  # (M,) float32, instance score (the score a propagated box inherits)
     boxes_xyxy: np.ndarray  # (M, 4) float64, moved by the mean motion of the pose's keypoints
+    velocity: np.ndarray = None  # (M, 2) float64, px/frame: the track's velocity when the pose was seen, NaN for a
+    # track seen once (no velocity yet)
+
+    def __post_init__(self) -> None:
+        if self.velocity is None:
+            self.velocity = np.full((len(self.track_ids), 2), np.nan)
 
 
 def best_similarity(poses: Poses, memory: list[_Remembered], sigmas, keypoint_threshold: float,
@@ -73,6 +92,8 @@ class PoseTracker:
         self._memory: deque[_Remembered] = deque(maxlen=self.config.memory_frames)
         self._advanced = False
         self.states: dict[int, TrackState] = {}
+        self._frame = 0  # frames updated so far
+        self._seen: dict[int, tuple] = {}  # track id -> (frame, box centre x, y, velocity x, y) at its last detection
 
     def advance(self, frame_bgr: np.ndarray) -> None:
         """Move the remembered poses into ``frame_bgr`` (once per frame; ``update`` does it when not done yet)."""
@@ -100,6 +121,7 @@ class PoseTracker:
         ids = self._assign_ids(len(poses), pairs, track_ids)
         self._remember(ids, poses)
         self._update_states(ids)
+        self._frame += 1
         return Tracks(poses, ids, np.arange(len(poses)))
 
     def _propagate_memory(self, frame_bgr: np.ndarray) -> None:
@@ -109,14 +131,36 @@ class PoseTracker:
         live = [m for m in self._memory if len(m.track_ids)]
         if not live:
             return
+        trusted = getattr(self.propagator, "trusted", True)
+        if not trusted:
+            for m in live:  # the flow is not trusted: every pose moves on its own velocity (stays, without one)
+                v = np.nan_to_num(m.velocity)
+                m.keypoints[:, :, :2] += v[:, None, :]
+                m.boxes_xyxy += np.tile(v, 2)
+            return
         moved = self.propagator.move(np.concatenate([m.keypoints[:, :, :2].reshape(-1, 2) for m in live]))
         start = 0
         for m in live:
             count = m.keypoints.shape[0] * m.keypoints.shape[1]
             new_xy = moved[start:start + count].reshape(m.keypoints.shape[0], -1, 2)
+            if self.config.flow_check:
+                new_xy = self._plausible(m, new_xy)
             m.boxes_xyxy += np.tile((new_xy - m.keypoints[:, :, :2]).mean(axis=1), 2)  # a box moves with its joints
             m.keypoints[:, :, :2] = new_xy
             start += count
+
+    @staticmethod
+    def _plausible(m: _Remembered, new_xy: np.ndarray) -> np.ndarray:
+        """``new_xy`` (M, K, 2), except for poses whose mean flow differs from their track's velocity by more than
+        ``MAX_FLOW_DEVIATION`` box heights: those move on the velocity."""
+        flow = (new_xy - m.keypoints[:, :, :2]).mean(axis=1)
+        heights = m.boxes_xyxy[:, 3] - m.boxes_xyxy[:, 1]
+        with np.errstate(invalid="ignore"):  # NaN velocity (a track seen once): the flow is all there is
+            off = np.linalg.norm(flow - m.velocity, axis=1) > MAX_FLOW_DEVIATION * heights
+        if off.any():
+            new_xy = new_xy.copy()
+            new_xy[off] = m.keypoints[off, :, :2] + m.velocity[off, None, :]
+        return new_xy
 
     def _assign_ids(self, n: int, pairs: list[tuple[int, int]], track_ids: np.ndarray) -> np.ndarray:
         ids = np.zeros(n, np.int64)
@@ -130,10 +174,31 @@ class PoseTracker:
     def _remember(self, ids: np.ndarray, poses: Poses) -> None:
         self._memory.append(_Remembered(ids.copy(), poses.keypoints.astype(np.float64),
                                         box_areas(poses.boxes_xyxy), poses.scores.copy(),
-                                        poses.boxes_xyxy.astype(np.float64)))
+                                        poses.boxes_xyxy.astype(np.float64),
+                                        self._velocities(ids, poses.boxes_xyxy.astype(np.float64))))
+
+    def _velocities(self, ids: np.ndarray, boxes_xyxy: np.ndarray) -> np.ndarray:
+        """(N, 2) px/frame: each track's box-centre velocity, an exponential average over its detections with the
+        span of ``VELOCITY_FRAMES`` (weight 2 / (span + 1) on the newest step); NaN for a new track."""
+        out = np.full((len(ids), 2), np.nan)
+        centres = ((boxes_xyxy[:, :2] + boxes_xyxy[:, 2:]) / 2).tolist()
+        alpha = 2.0 / (VELOCITY_FRAMES + 1)
+        for i, tid in enumerate(ids.tolist()):
+            x, y = centres[i]
+            last = self._seen.get(tid)  # (frame, x, y, vx, vy), plain floats: ~200 bytes per remembered track
+            vx = vy = float("nan")
+            if last is not None:
+                f0, x0, y0, vx0, vy0 = last
+                step = ((x - x0) / (self._frame - f0), (y - y0) / (self._frame - f0))
+                first = math.isnan(vx0)
+                vx, vy = step if first else (alpha * step[0] + (1 - alpha) * vx0, alpha * step[1] + (1 - alpha) * vy0)
+            self._seen[tid] = (self._frame, x, y, vx, vy)
+            out[i] = (vx, vy)
+        return out
 
     def _update_states(self, ids: np.ndarray) -> None:
         """Matched ids become ACTIVE, remembered ones LOST; ids no longer in memory are retired (forgotten)."""
         remembered = set(np.concatenate([m.track_ids for m in self._memory]).tolist())
         current = set(ids.tolist())
         self.states = {tid: TrackState.ACTIVE if tid in current else TrackState.LOST for tid in remembered}
+        self._seen = {tid: seen for tid, seen in self._seen.items() if tid in remembered}

@@ -154,7 +154,8 @@ def test_clip_overlay_and_render_command(clip_run, tmp_path):
 def test_smoothing_moves_keypoints_of_continuing_tracks_only(tmp_path):
     """Smoothing moves keypoints of continuing tracks but never ids or boxes; a first sighting passes unchanged."""
     plain, smooth = tmp_path / "plain.json", tmp_path / "smooth.json"
-    common = ("--max-frames", 6, "-q", "--pose", "yolo-crop", "--detectors", "ssdlite")
+    # --no-refine: the online One-Euro filter is what is tested (refinement smooths every frame, offline)
+    common = ("--max-frames", 6, "-q", "--pose", "yolo-crop", "--detectors", "ssdlite", "--no-refine")
     assert invoke("run", EXAMPLE_CLIP, "--out", plain, *common).exit_code == 0
     result = invoke("run", EXAMPLE_CLIP, "--out", smooth, *common, "--smooth")
     assert result.exit_code == 0, result.output
@@ -181,7 +182,8 @@ def test_box_propagation_recovers_a_person_the_boxes_miss(tmp_path):
     propagation nobody stands there in frame 3; with it (Xiao et al.) the tracker's moved box finds them again,
     under the id they had in frame 2."""
     detected = tmp_path / "detected.json"
-    common = ("--max-frames", 6, "-q", "--pose", "yolo-crop")
+    # --no-refine: the online tracker is tested (refinement would fill frame 3 by interpolation)
+    common = ("--max-frames", 6, "-q", "--pose", "yolo-crop", "--no-refine")
     assert invoke("run", EXAMPLE_CLIP, "--out", detected, *common, "--detectors", "yolo").exit_code == 0
     frames = json.loads(detected.read_text())["frames"]
     tracks = [{p["track_id"] for p in f["people"]} for f in frames]

@@ -1,0 +1,52 @@
+"""Offline refinement of a finished run's tracks: stitching across gaps, gap filling, smoothing (``refine_tracks``).
+
+Runs after the online tracker on the whole set of tracklets. Order: tracklets shorter than the MDPN minimum length
+are dropped first (the outputs prune them anyway, and a noise tracklet should not be joined into a person), then
+joins (``stitch``), then gaps inside the joined tracks are filled (``fill``), then keypoints are smoothed
+(``smooth``; filled entries have low scores, so they weigh little).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from posetrack_cli.config import RefineConfig
+from posetrack_cli.records import FrameResult, Skeleton
+from posetrack_cli.track.refine.fill import fill_gaps
+from posetrack_cli.track.refine.smooth import smooth_track
+from posetrack_cli.track.refine.stitch import StitchConfig, stitch
+from posetrack_cli.track.refine.tracklets import results_from_tracklets, tracklets_from_results
+
+
+@dataclass
+class Refined:
+    results: list[FrameResult]
+    interpolated: list[np.ndarray]  # per frame, (N,) bool: entries made by gap filling
+    stats: dict  # tracklets, dropped (short), joins, tracks, filled (entries)
+    id_map: dict[int, int]  # online track id -> refined track id (dropped short tracklets absent)
+
+
+def refine_tracks(results: list[FrameResult], fps: float, config: RefineConfig, skeleton: Skeleton,
+                  min_track_length: int = 1, appearance: dict | None = None) -> Refined:
+    """The refined frames of a finished run (same frames, ids of joined tracklets unified, gaps filled, keypoints
+    smoothed). ``appearance``: track id -> histogram (``AppearanceBank.histograms``) or None (motion and pose only)."""
+    tracklets = tracklets_from_results(results)
+    kept = [t for t in tracklets if len(t) >= min_track_length]
+    joined, id_map = stitch(kept, StitchConfig(fps, config.max_gap_s, config.max_join_cost), appearance)
+    frames = np.array(sorted(r.frame_index for r in results), np.int64)
+    filled, added = [], 0
+    for t in joined:
+        t, n = fill_gaps(t, frames, config.fill_gap, config.interpolated_score)
+        filled.append(smooth_track(t, fps, config.smooth_cutoff_hz))
+        added += n
+    out, flags = results_from_tracklets(results, filled, skeleton)
+    stats = {"tracklets": len(tracklets), "dropped": len(tracklets) - len(kept), "joins": len(kept) - len(joined),
+             "tracks": len(filled), "filled": added}
+    return Refined(out, flags, stats, id_map)
+
+
+def settings(config: RefineConfig) -> dict:
+    """The refinement settings as the outputs record them."""
+    return asdict(config)

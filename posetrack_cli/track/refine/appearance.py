@@ -1,0 +1,63 @@
+"""Cheap appearance gathered during the run: per track id, the mean hue-saturation histogram of the torso and of the
+legs (upper and lower part of the box), for stitching to tell two people apart after a gap.
+
+The sums are kept per online id: memory grows with the number of tracks (256 bytes each), not with frames.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+HUE_BINS, SAT_BINS = 8, 4  # 32 bins per region; more bins separate similar clothes but need more pixels
+TORSO_ROWS = (0.2, 0.5)  # share of the box height: shoulders to hips
+LEGS_ROWS = (0.5, 0.9)  # hips to ankles
+MIDDLE_COLUMNS = (0.25, 0.75)  # share of the box width (the background at the sides left out)
+MIN_BOX_SCORE = 0.5  # weaker boxes (partial people, overlaps) do not add to a track's histogram
+
+
+def region_histogram(hsv: np.ndarray, box: np.ndarray, rows: tuple[float, float]) -> np.ndarray | None:
+    """Normalised (HUE_BINS * SAT_BINS,) histogram of a horizontal band of ``box`` in an HSV frame, None if empty."""
+    x1, y1, x2, y2 = box
+    w, h = x2 - x1, y2 - y1
+    c0, c1 = int(max(x1 + MIDDLE_COLUMNS[0] * w, 0)), int(min(x1 + MIDDLE_COLUMNS[1] * w, hsv.shape[1]))
+    r0, r1 = int(max(y1 + rows[0] * h, 0)), int(min(y1 + rows[1] * h, hsv.shape[0]))
+    if c1 - c0 < 2 or r1 - r0 < 2:
+        return None
+    hist = cv2.calcHist([hsv[r0:r1, c0:c1]], [0, 1], None, [HUE_BINS, SAT_BINS], [0, 180, 0, 256]).ravel()
+    total = hist.sum()
+    return hist / total if total > 0 else None
+
+
+def person_histogram(hsv: np.ndarray, box: np.ndarray) -> np.ndarray | None:
+    """Torso and legs histograms side by side, normalised to sum 1 (None when the box is off the frame)."""
+    parts = [region_histogram(hsv, box, rows) for rows in (TORSO_ROWS, LEGS_ROWS)]
+    if any(p is None for p in parts):
+        return None
+    return np.concatenate(parts) / 2
+
+
+class AppearanceBank:
+    """Mean histogram per track id, added to frame by frame."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self._sums: dict[int, np.ndarray] = {}
+        self._counts: dict[int, int] = {}
+
+    def add(self, frame_bgr: np.ndarray, track_ids: np.ndarray, boxes_xyxy: np.ndarray,
+            box_scores: np.ndarray) -> None:
+        if not len(track_ids):
+            return
+        hsv = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2HSV)
+        for tid, box, score in zip(track_ids.tolist(), boxes_xyxy, box_scores):
+            hist = person_histogram(hsv, box) if score >= MIN_BOX_SCORE else None
+            if hist is not None:  # float32: 256 bytes per track
+                self._sums[tid] = self._sums.get(tid, 0) + hist.astype(np.float32)
+                self._counts[tid] = self._counts.get(tid, 0) + 1
+
+    def histograms(self) -> dict[int, np.ndarray]:
+        """Track id -> mean histogram (sums to 1)."""
+        return {tid: s / self._counts[tid] for tid, s in self._sums.items()}

@@ -1,0 +1,191 @@
+"""The refinement pass: stitching (costs, gates, one global assignment), gap filling, zero-phase confidence-weighted
+smoothing, on hand-made tracklets whose right answers are known."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from posetrack_cli.config import RefineConfig
+from posetrack_cli.records import COCO17, FrameResult, Poses, Tracks
+from posetrack_cli.track.refine import refine_tracks
+from posetrack_cli.track.refine.fill import fill_gaps
+from posetrack_cli.track.refine.smooth import local_linear, sigma_for_cutoff, smooth_track
+from posetrack_cli.track.refine.stitch import StitchConfig, hellinger, join_cost, solve_joins, stitch, velocity
+from posetrack_cli.track.refine.tracklets import Tracklet
+
+FIGURE = np.array([(0, -45), (-4, -48), (4, -48), (-8, -46), (8, -46), (-15, -30), (15, -30), (-20, -10), (20, -10),
+                   (-22, 10), (22, 10), (-10, 10), (10, 10), (-10, 30), (10, 30), (-10, 50), (10, 50)], np.float64)
+FPS = 10.0
+
+
+def walker(tid: int, frames, x0: float, vx: float, y: float = 200.0, score: float = 0.9) -> Tracklet:
+    """A figure 110 px tall (box) moving vx px/frame from x0 at frame 0."""
+    frames = np.asarray(list(frames), np.int64)
+    centres = np.c_[x0 + vx * frames, np.full(len(frames), y)]
+    kp = np.concatenate([centres[:, None] + FIGURE[None], np.full((len(frames), 17, 1), score)], axis=2)
+    boxes = np.c_[centres - [30, 55], centres + [30, 55]]
+    n = len(frames)
+    return Tracklet(tid, frames, boxes, np.full(n, score), kp, np.full(n, score))
+
+
+CFG = StitchConfig(FPS, max_gap_s=2.0, max_cost=2.0)
+
+
+def test_velocity_by_hand():
+    # x = 1, 3, 5 at t = 0, 1, 2 s: slope 2 px/s; y constant
+    assert velocity(np.array([0.0, 1, 2]), np.array([[1.0, 7], [3, 7], [5, 7]])).tolist() == [2.0, 0.0]
+    assert velocity(np.array([4.0]), np.array([[1.0, 1]])).tolist() == [0.0, 0.0]
+
+
+def test_hellinger_by_hand():
+    p, q = np.array([0.5, 0.5, 0, 0]), np.array([0, 0, 0.5, 0.5])
+    assert hellinger(p, p) == 0.0 and hellinger(p, q) == 1.0
+    # sum sqrt(p q) = sqrt(0.5 * 0.25) * 2 = 0.7071 -> sqrt(1 - 0.7071) = 0.5412
+    assert hellinger(p, np.array([0.25, 0.25, 0.25, 0.25])) == pytest.approx(math.sqrt(1 - math.sqrt(0.5)))
+
+
+def test_a_walker_hidden_for_15_frames_is_joined():
+    a, b = walker(1, range(20), 100, 4), walker(2, range(35, 60), 100, 4)
+    # both ends extrapolate to the same place (x = 100 + 4 * 27): no motion, scale or shape cost
+    assert join_cost(a, b, CFG, {}) == pytest.approx(0.0, abs=1e-9)
+    tracks, ids = stitch([a, b], CFG)
+    assert len(tracks) == 1 and tracks[0].track_id == 1 and ids == {1: 1, 2: 1}
+    assert tracks[0].frames.tolist() == list(range(20)) + list(range(35, 60))
+
+
+def test_gates_refuse_far_away_other_size_overlapping_too_late_and_other_clothes():
+    a = walker(1, range(20), 100, 4)
+    far = walker(2, range(25, 40), 400, 4)  # at x=500 at frame 25, where a would be at x=200: 2.7 heights off
+    big = walker(3, range(25, 40), 100, 4)
+    big.boxes_xyxy = big.boxes_xyxy + [[-30, -55, 30, 55]]  # twice as tall, same centre
+    overlapping = walker(4, range(15, 30), 100, 4)
+    late = walker(5, range(41, 60), 100, 4)  # starts 2.2 s after a's end (frame 19)
+    assert all(join_cost(a, t, CFG, {}) == np.inf for t in (far, big, overlapping, late))
+    other = walker(6, range(25, 40), 100, 4)
+    red, blue = np.r_[1.0, 0, 0, 0], np.r_[0, 0, 0, 1.0]
+    assert join_cost(a, other, CFG, {1: red, 6: blue}) == np.inf
+    assert join_cost(a, other, CFG, {1: red, 6: red}) < 1.0
+
+
+def test_joins_are_solved_at_once():
+    # greedy would take the cheapest join (end 0 - start 0) and leave end 1 alone; one assignment joins both
+    assert sorted(solve_joins(np.array([[0.1, 0.2], [0.3, np.inf]]), 2.0)) == [(0, 1), (1, 0)]
+
+
+def test_people_crossing_while_hidden_keep_their_ids():
+    # a walks right from x=150, b left from x=250 (4 px/frame); hidden from frame 10 to 24, they cross at frame 12.5:
+    # at frame 25 a is at x=250 (where b was last seen) and b at x=150. Motion puts them back right.
+    a, b = walker(1, range(10), 150, 4), walker(2, range(10), 250, -4)
+    c, d = walker(3, range(25, 35), 150, 4), walker(4, range(25, 35), 250, -4)
+    _, ids = stitch([a, b, c, d], CFG)
+    assert ids == {1: 1, 3: 1, 2: 2, 4: 2}
+
+
+def test_solve_joins_respects_max_cost():
+    cost = np.array([[0.5, np.inf], [np.inf, 3.0]])
+    assert solve_joins(cost, 2.0) == [(0, 0)]
+
+
+def test_fill_gaps_interpolates_with_lowered_scores():
+    t = walker(1, [0, 4], 0, 10)  # x = 0 at frame 0, 40 at frame 4
+    t.keypoints[1, :, 2] = 0.6
+    filled, n = fill_gaps(t, np.arange(10), max_frames=3, score_factor=0.5)
+    assert n == 3 and filled.frames.tolist() == [0, 1, 2, 3, 4]
+    assert filled.interpolated.tolist() == [False, True, True, True, False]
+    assert filled.keypoints[1:4, 0, 0].tolist() == [10.0, 20.0, 30.0]  # nose x: 0 + 10 k
+    assert np.allclose(filled.keypoints[1:4, :, 2], 0.3)  # min(0.9, 0.6) x 0.5
+    assert np.allclose(filled.scores[1:4], 0.45)
+
+
+def test_fill_gaps_leaves_long_gaps_and_frames_the_video_lacks():
+    t = walker(1, [0, 5], 0, 10)
+    assert fill_gaps(t, np.arange(10), max_frames=3, score_factor=0.5)[1] == 0  # 4 missing > 3
+    filled, n = fill_gaps(t, np.array([0, 2, 5]), max_frames=3, score_factor=0.5)
+    assert n == 1 and filled.frames.tolist() == [0, 2, 5] and filled.keypoints[1, 0, 0] == 20.0
+
+
+def test_sigma_for_cutoff_gives_half_power_there():
+    sigma = sigma_for_cutoff(2.0)
+    assert math.exp(-2 * math.pi ** 2 * sigma ** 2 * 2.0 ** 2) == pytest.approx(1 / math.sqrt(2))
+
+
+def test_smoothing_keeps_lines_and_halves_power_at_the_cutoff():
+    fps, cutoff = 200.0, 2.0
+    t = np.arange(2000) / fps
+    line = 3.0 + 5.0 * t
+    ones = np.ones_like(t)
+    assert np.allclose(local_linear(t, line, ones, sigma_for_cutoff(cutoff)), line)  # zero phase, no end bias
+    wave = np.sin(2 * np.pi * cutoff * t)
+    out = local_linear(t, wave, ones, sigma_for_cutoff(cutoff))
+    mid = slice(500, 1500)
+    gain = np.abs(out[mid]).max()
+    assert gain == pytest.approx(1 / math.sqrt(2), abs=0.01)
+    assert np.allclose(out[mid], gain * wave[mid], atol=2e-3)  # the same wave, scaled: no lag
+
+
+def test_low_confidence_joints_lean_on_their_neighbours():
+    t = walker(1, range(21), 100, 5)
+    t.keypoints[10, 0, :] = [t.keypoints[10, 0, 0] + 40, t.keypoints[10, 0, 1], 0.0]  # a wrong, unsure nose
+    smoothed = smooth_track(t, FPS, 2.5)
+    truth = 100 + 5 * 10 + FIGURE[0, 0]
+    # pulled back from 40 px off to the line: its weight (the 0.001 floor) against 0.9 x exp(-(0.1 s)^2 / 2 sigma^2)
+    # of each neighbour leaves 40 x 0.001 / 0.3 = 0.13 px
+    assert abs(smoothed.keypoints[10, 0, 0] - truth) < 0.2
+    assert np.allclose(smoothed.keypoints[:, 5:, :2], t.keypoints[:, 5:, :2])  # confident straight motion kept
+    assert np.array_equal(smoothed.keypoints[:, :, 2], t.keypoints[:, :, 2])  # scores untouched
+
+
+def _results(tracklets, n_frames) -> list[FrameResult]:
+    out = []
+    for f in range(n_frames):
+        rows = [(t, int(np.flatnonzero(t.frames == f)[0])) for t in tracklets if f in t.frames]
+        poses = Poses(np.array([t.boxes_xyxy[i] for t, i in rows]).reshape(-1, 4),
+                      np.array([t.box_scores[i] for t, i in rows]),
+                      np.array([t.keypoints[i] for t, i in rows]).reshape(-1, 17, 3),
+                      np.array([t.scores[i] for t, i in rows]), COCO17)
+        out.append(FrameResult(f, f / FPS, Tracks(poses, [t.track_id for t, _ in rows], np.arange(len(rows)))))
+    return out
+
+
+def test_refine_tracks_end_to_end():
+    # one walker seen as ids 1 (frames 0-19) and 2 (24-39); a one-frame ghost (id 3) is dropped before stitching
+    a, b, ghost = walker(1, range(20), 100, 4), walker(2, range(24, 40), 100, 4), walker(3, [22], 500, 0)
+    refined = refine_tracks(_results([a, b, ghost], 40), FPS, RefineConfig(fill_gap=5, smooth_cutoff_hz=0), COCO17,
+                            min_track_length=2)
+    assert refined.stats == {"tracklets": 3, "dropped": 1, "joins": 1, "tracks": 1, "filled": 4}
+    assert refined.id_map == {1: 1, 2: 1}
+    assert [r.tracks.track_ids.tolist() for r in refined.results] == [[1]] * 40
+    assert [bool(f[0]) for f in refined.interpolated] == [False] * 20 + [True] * 4 + [False] * 16
+    assert refined.results[22].tracks.poses.keypoints[0, 0, 0] == pytest.approx(100 + 4 * 22)
+
+
+def test_refine_with_nothing_to_do_changes_nothing():
+    a = walker(1, range(10), 100, 4)
+    results = _results([a], 10)
+    refined = refine_tracks(results, FPS, RefineConfig(smooth_cutoff_hz=0), COCO17, min_track_length=2)
+    for r, o in zip(refined.results, results):
+        assert np.array_equal(r.tracks.poses.keypoints, o.tracks.poses.keypoints)
+
+
+def test_confident_joints_move_at_most_a_twenty_fifth_of_their_height():
+    # a walker bouncing off a wall at frame 10 (x = 100 + 8 k, then back): the corner is motion, not jitter; the
+    # smoothing may cut it by at most 0.04 x 110 px = 4.4 px
+    t = walker(1, range(21), 100, 8)
+    t.keypoints[11:, :, 0] -= 16 * (np.arange(11, 21) - 10)[:, None]
+    moved = np.abs(smooth_track(t, FPS, 2.5).keypoints[:, :, 0] - t.keypoints[:, :, 0])
+    assert 1.0 < moved.max() <= 0.04 * 110 + 1e-9
+
+
+def test_a_few_frames_on_another_person_do_not_drag_the_rest():
+    # frames 8-9 of the track hold another person 200 px away (an id swap). Scores 0.2, so no shift limit applies:
+    # a plain fit would drag frame 7 by 200 x 0.17 / 1.17 = 29 px toward frame 8 (Gaussian weight of one frame at
+    # 2.5 Hz: exp(-0.5 (0.1 / 0.053)^2) = 0.17). The reweighted fit leaves frames 8-9 out: frame 7 then rests on
+    # frame 6 alone (the window at 10 fps spans one frame each side), one frame's motion (4 px) behind.
+    t = walker(1, range(21), 100, 4, score=0.2)
+    t.keypoints[8:10, :, 0] += 200
+    off = smooth_track(t, FPS, 2.5).keypoints[:, :, 0] - t.keypoints[:, :, 0]
+    assert np.abs(off[[7, 10]]).max() == pytest.approx(4.0)
+    assert np.abs(off[[5, 6, 11, 12]]).max() < 1e-9 and np.abs(off[8:10]).max() < 1e-9
