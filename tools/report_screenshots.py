@@ -41,12 +41,12 @@ def main() -> None:
                       "s.dispatchEvent(new Event('input')); })()")
         page.wait_for_function(f"document.body.dataset.drawnRow === '{args.frame}' && !video.seeking "
                                "&& video.readyState >= 2", timeout=10_000)
+        page.evaluate("window.scrollTo(0, 0)")  # clicking a timeline row scrolled to the player
         page.wait_for_timeout(300)  # the compositor presents the decoded frame
         args.out.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(args.out / "report.png"))
         page.set_viewport_size({"width": 1400, "height": 1000})
-        page.locator("#timeline").scroll_into_view_if_needed()
-        page.evaluate("window.scrollBy(0, -60)")
+        page.evaluate("window.scrollTo(0, document.getElementById('timeline').getBoundingClientRect().top - 60)")
         page.screenshot(path=str(args.out / "report-tracks.png"))
         browser.close()
     print(f"wrote {args.out / 'report.png'} and {args.out / 'report-tracks.png'}")
