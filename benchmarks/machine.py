@@ -6,16 +6,11 @@ import os
 import platform
 import time
 
+from posetrack_cli.io.cpuinfo import read_cpuinfo
+
 
 def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return read_cpuinfo()[0]
 
 
 def load() -> str:

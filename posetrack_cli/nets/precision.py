@@ -13,6 +13,8 @@ import logging
 
 import torch
 
+from posetrack_cli.io.cpuinfo import read_cpuinfo
+
 log = logging.getLogger(__name__)
 
 _BF16_FLAGS = ("amx_bf16", "avx512_bf16")  # /proc/cpuinfo flags of native bf16 dot products
@@ -21,15 +23,7 @@ _BF16_FLAGS = ("amx_bf16", "avx512_bf16")  # /proc/cpuinfo flags of native bf16 
 @functools.lru_cache(maxsize=1)
 def cpu_has_native_bf16() -> bool:
     """True when the CPU has AMX-BF16 or AVX512-BF16 (read from /proc/cpuinfo; False where it cannot be read)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    return any(f in flags for f in _BF16_FLAGS)
-    except OSError:
-        pass
-    return False
+    return any(f in (read_cpuinfo()[1] or ()) for f in _BF16_FLAGS)
 
 
 @functools.lru_cache(maxsize=1)

@@ -16,6 +16,7 @@ from importlib import resources
 import numpy as np
 
 from posetrack_cli import __version__
+from posetrack_cli.io.cpuinfo import read_cpuinfo
 from posetrack_cli.report.analysis import TrackSummary, mean_score_per_frame
 from posetrack_cli.report.data import RunData
 from posetrack_cli.report.pack import CHUNK_FRAMES, COORD_SCALE, SCORE_SCALE, Column, pack_columns, quantise
@@ -79,19 +80,8 @@ def machine() -> dict:
             pass
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") if hasattr(os, "sysconf") else 0
     return {"versions": versions, "machine": {"system": f"{platform.system()} {platform.release()}",
-                                              "cpu": _cpu_name(), "cores": os.cpu_count() or 0,
+                                              "cpu": read_cpuinfo()[0], "cores": os.cpu_count() or 0,
                                               "memory_gb": round(memory / 2**30, 1)}}
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def page_data(run: RunData, title: str, video: dict, tracks: list[dict], flags: list[dict],

@@ -25,6 +25,7 @@ from typing import Iterator
 from posetrack_cli import zoo
 from posetrack_cli.config import PipelineConfig
 from posetrack_cli.errors import DependencyError, PosetrackError, dependency_failure
+from posetrack_cli.io.cpuinfo import read_cpuinfo
 from posetrack_cli.io.download import sha256_of
 
 EXAMPLE_CLIP = Path(__file__).resolve().parents[2] / "examples" / "vtest.avi"  # in a checkout, not in a wheel
@@ -132,18 +133,6 @@ def ffmpeg_check() -> Check:
 
 
 # ------------------------------------------------------------------------------------------------ CPU and CUDA
-def read_cpuinfo(path: Path = Path("/proc/cpuinfo")) -> tuple[str, set[str] | None]:
-    """(model name, flags) of the first processor in a Linux ``/proc/cpuinfo``; flags None when there is none."""
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return platform.processor() or "unknown", None
-    model = re.search(r"^model name\s*:\s*(.+)$", text, re.MULTILINE)
-    flags = re.search(r"^flags\s*:\s*(.*)$", text, re.MULTILINE)
-    return (model[1].strip() if model else platform.processor() or "unknown",
-            set(flags[1].split()) if flags else None)
-
-
 def cpu_checks(cpuinfo: Path = Path("/proc/cpuinfo")) -> list[Check]:
     model, flags = read_cpuinfo(cpuinfo)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
