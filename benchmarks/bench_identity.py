@@ -126,19 +126,19 @@ def clean_ids(results: list[FrameResult]) -> list[np.ndarray]:
     return out
 
 
-def run_ids(results: list[FrameResult], kept: list[np.ndarray], id_map: dict | None) -> list[dict]:
-    """Per frame, {clean pose row: id in the final output of the run with the gap}: the online ids less the
-    tracklets the outputs prune (< 2 frames), or the refined ids through ``id_map``."""
-    if id_map is None:
-        counts = {}
-        for r in results:
-            for tid in r.tracks.track_ids.tolist():
-                counts[tid] = counts.get(tid, 0) + 1
-        id_map = {tid: tid for tid, n in counts.items() if n >= TrackConfig().min_track_length}
+def run_ids(results: list[FrameResult], kept: list[np.ndarray]) -> list[dict]:
+    """Per frame, {clean pose row: id in the final output of the run with the gap}: the ids of ``results`` (online or
+    refined; ``Tracks.pose_index`` is the row of the gap run's poses an entry came from, -1 for a filled one) less
+    the tracks the outputs prune (< 2 frames)."""
+    counts = {}
+    for r in results:
+        for tid in r.tracks.track_ids.tolist():
+            counts[tid] = counts.get(tid, 0) + 1
+    shown = {tid for tid, n in counts.items() if n >= TrackConfig().min_track_length}
     out = []
     for r, rows in zip(results, kept):
-        out.append({int(rows[i]): id_map[tid] for tid, i in zip(r.tracks.track_ids.tolist(),
-                                                                r.tracks.pose_index.tolist()) if tid in id_map})
+        out.append({int(rows[i]): tid for tid, i in zip(r.tracks.track_ids.tolist(), r.tracks.pose_index.tolist())
+                    if tid in shown and i >= 0})
     return out
 
 
@@ -176,13 +176,13 @@ def scenario(images, poses, fps, gt, kind, start, length) -> dict:
     crossed = crossings(gt, kept, fps)
     counts = {}
     papers = track(imgs, ps, replace(TrackConfig(), flow_check=False), fps)
-    counts["papers"] = kept_share(crossed, run_ids(papers, kept, None))
+    counts["papers"] = kept_share(crossed, run_ids(papers, kept))
     bank = AppearanceBank()
     online = track(imgs, ps, TrackConfig(), fps, bank)
-    counts["online"] = kept_share(crossed, run_ids(online, kept, None))
+    counts["online"] = kept_share(crossed, run_ids(online, kept))
     refined = refine_tracks(online, fps, RefineConfig(), ps[0].skeleton, TrackConfig().min_track_length,
                             bank.histograms())
-    counts["refined"] = kept_share(crossed, run_ids(online, kept, refined.id_map))
+    counts["refined"] = kept_share(crossed, run_ids(refined.results, kept))
     return counts
 
 

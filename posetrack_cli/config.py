@@ -89,6 +89,8 @@ class RefineConfig:
     """Offline refinement of a finished run's tracks (track.refine), not in the papers: off reproduces them."""
 
     enabled: bool = True  # refine the final outputs of a file (the .jsonl stream keeps the online tracks)
+    repair_swaps: bool = True  # give back the people two passing tracks exchanged (least acceleration;
+    # track.refine.swaps)
     max_gap_s: float = 2.0  # seconds: a tracklet may be continued by one starting up to this long after its end
     max_join_cost: float = 2.0  # joins costing more are refused (track.refine.stitch.join_cost: a motion miss of one
     # tolerance costs 1); raising it joins more tracklets, and more wrongly

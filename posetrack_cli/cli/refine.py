@@ -25,6 +25,10 @@ def refine_options(command):
         click.option("--refine/--no-refine", "refine", default=_REFINE.enabled, show_default=True,
                      help="Refine the final tracks: stitch tracklets across gaps, fill short gaps, smooth keypoints "
                           "(the .jsonl stream keeps the online tracks). --no-refine: the papers' tracker output."),
+        click.option("--repair-swaps/--no-repair-swaps", "repair_swaps", default=_REFINE.repair_swaps,
+                     show_default=True,
+                     help="Where two tracks pass close to each other and the online tracker exchanged their people, "
+                          "give each its own back (the labelling with the least acceleration)."),
         click.option("--max-gap", type=click.FloatRange(min=0), default=_REFINE.max_gap_s, show_default=True,
                      help="Seconds: join a tracklet with one that starts up to this long after it ends (0 = no "
                           "joins)."),
@@ -45,7 +49,8 @@ def refine_options(command):
 
 def refine_config(opts: dict) -> RefineConfig:
     """The refinement options (removed from ``opts``) as a RefineConfig."""
-    return RefineConfig(enabled=opts.pop("refine"), max_gap_s=opts.pop("max_gap"), fill_gap=opts.pop("fill_gap"),
+    return RefineConfig(enabled=opts.pop("refine"), repair_swaps=opts.pop("repair_swaps"),
+                        max_gap_s=opts.pop("max_gap"), fill_gap=opts.pop("fill_gap"),
                         smooth_cutoff_hz=opts.pop("smooth_cutoff"), max_join_cost=_REFINE.max_join_cost,
                         interpolated_score=_REFINE.interpolated_score)
 
@@ -82,5 +87,5 @@ def refine_cmd(stream: Path, out: Path, format: str, **opts) -> None:
     stats = write_outputs(VideoInfo(**video), out, _config_of(header, formats, refine), None, stream_path=stream)
     r = stats.get("refine", {})
     click.echo(f"{out}: {stats['tracks']} tracks, {stats['people']} people in {stats['frames']} frames"
-               + (f"; {r['joins']} joins, {r['filled']} filled entries" if r else "")
+               + (f"; {r['swaps']} swaps repaired, {r['joins']} joins, {r['filled']} filled entries" if r else "")
                + f" ({time.perf_counter() - start:.2f} s)")

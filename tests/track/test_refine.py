@@ -7,31 +7,24 @@ import math
 
 import numpy as np
 import pytest
+from walkers import CFG, FIGURE, FPS, results_of, walker
 
 from posetrack_cli.config import RefineConfig
-from posetrack_cli.records import COCO17, FrameResult, Poses, Tracks
+from posetrack_cli.records import COCO17
 from posetrack_cli.track.refine import refine_tracks
 from posetrack_cli.track.refine.fill import fill_gaps
-from posetrack_cli.track.refine.smooth import local_linear, sigma_for_cutoff, smooth_track
-from posetrack_cli.track.refine.stitch import StitchConfig, hellinger, join_cost, solve_joins, stitch, velocity
-from posetrack_cli.track.refine.tracklets import Tracklet
-
-FIGURE = np.array([(0, -45), (-4, -48), (4, -48), (-8, -46), (8, -46), (-15, -30), (15, -30), (-20, -10), (20, -10),
-                   (-22, 10), (22, 10), (-10, 10), (10, 10), (-10, 30), (10, 30), (-10, 50), (10, 50)], np.float64)
-FPS = 10.0
-
-
-def walker(tid: int, frames, x0: float, vx: float, y: float = 200.0, score: float = 0.9) -> Tracklet:
-    """A figure 110 px tall (box) moving vx px/frame from x0 at frame 0."""
-    frames = np.asarray(list(frames), np.int64)
-    centres = np.c_[x0 + vx * frames, np.full(len(frames), y)]
-    kp = np.concatenate([centres[:, None] + FIGURE[None], np.full((len(frames), 17, 1), score)], axis=2)
-    boxes = np.c_[centres - [30, 55], centres + [30, 55]]
-    n = len(frames)
-    return Tracklet(tid, frames, boxes, np.full(n, score), kp, np.full(n, score))
-
-
-CFG = StitchConfig(FPS, max_gap_s=2.0, max_cost=2.0)
+from posetrack_cli.track.refine.smooth import (
+    local_linear,
+    sigma_for_cutoff,
+    smooth_track,
+)
+from posetrack_cli.track.refine.stitch import (
+    hellinger,
+    join_cost,
+    solve_joins,
+    stitch,
+    velocity,
+)
 
 
 def test_velocity_by_hand():
@@ -138,24 +131,14 @@ def test_low_confidence_joints_lean_on_their_neighbours():
     assert np.array_equal(smoothed.keypoints[:, :, 2], t.keypoints[:, :, 2])  # scores untouched
 
 
-def _results(tracklets, n_frames) -> list[FrameResult]:
-    out = []
-    for f in range(n_frames):
-        rows = [(t, int(np.flatnonzero(t.frames == f)[0])) for t in tracklets if f in t.frames]
-        poses = Poses(np.array([t.boxes_xyxy[i] for t, i in rows]).reshape(-1, 4),
-                      np.array([t.box_scores[i] for t, i in rows]),
-                      np.array([t.keypoints[i] for t, i in rows]).reshape(-1, 17, 3),
-                      np.array([t.scores[i] for t, i in rows]), COCO17)
-        out.append(FrameResult(f, f / FPS, Tracks(poses, [t.track_id for t, _ in rows], np.arange(len(rows)))))
-    return out
 
 
 def test_refine_tracks_end_to_end():
     # one walker seen as ids 1 (frames 0-19) and 2 (24-39); a one-frame ghost (id 3) is dropped before stitching
     a, b, ghost = walker(1, range(20), 100, 4), walker(2, range(24, 40), 100, 4), walker(3, [22], 500, 0)
-    refined = refine_tracks(_results([a, b, ghost], 40), FPS, RefineConfig(fill_gap=5, smooth_cutoff_hz=0), COCO17,
+    refined = refine_tracks(results_of([a, b, ghost], 40), FPS, RefineConfig(fill_gap=5, smooth_cutoff_hz=0), COCO17,
                             min_track_length=2)
-    assert refined.stats == {"tracklets": 3, "dropped": 1, "joins": 1, "tracks": 1, "filled": 4}
+    assert refined.stats == {"tracklets": 3, "swaps": 0, "dropped": 1, "joins": 1, "tracks": 1, "filled": 4}
     assert refined.id_map == {1: 1, 2: 1}
     assert [r.tracks.track_ids.tolist() for r in refined.results] == [[1]] * 40
     assert [bool(f[0]) for f in refined.interpolated] == [False] * 20 + [True] * 4 + [False] * 16
@@ -164,7 +147,7 @@ def test_refine_tracks_end_to_end():
 
 def test_refine_with_nothing_to_do_changes_nothing():
     a = walker(1, range(10), 100, 4)
-    results = _results([a], 10)
+    results = results_of([a], 10)
     refined = refine_tracks(results, FPS, RefineConfig(smooth_cutoff_hz=0), COCO17, min_track_length=2)
     for r, o in zip(refined.results, results):
         assert np.array_equal(r.tracks.poses.keypoints, o.tracks.poses.keypoints)

@@ -1,9 +1,11 @@
-"""Offline refinement of a finished run's tracks: stitching across gaps, gap filling, smoothing (``refine_tracks``).
+"""Offline refinement of a finished run's tracks: swap repair, stitching across gaps, gap filling, smoothing
+(``refine_tracks``).
 
-Runs after the online tracker on the whole set of tracklets. Order: tracklets shorter than the MDPN minimum length
-are dropped first (the outputs prune them anyway, and a noise tracklet should not be joined into a person), then
-joins (``stitch``), then gaps inside the joined tracks are filled (``fill``), then keypoints are smoothed
-(``smooth``; filled entries have low scores, so they weigh little).
+Runs after the online tracker on the whole set of tracklets. Order: people two passing tracks exchanged are given
+back (``swaps``), then joins (``stitch``; a tracklet shorter than the MDPN minimum length joins only on agreeing
+appearance, and tracks whose every tracklet is that short are dropped, as the outputs would prune them), then gaps
+inside the joined tracks are filled (``fill``), then keypoints are smoothed (``smooth``; filled entries have low
+scores, so they weigh little).
 """
 
 from __future__ import annotations
@@ -17,14 +19,18 @@ from posetrack_cli.records import FrameResult, Skeleton
 from posetrack_cli.track.refine.fill import fill_gaps
 from posetrack_cli.track.refine.smooth import smooth_track
 from posetrack_cli.track.refine.stitch import StitchConfig, stitch
-from posetrack_cli.track.refine.tracklets import results_from_tracklets, tracklets_from_results
+from posetrack_cli.track.refine.swaps import repair_swaps
+from posetrack_cli.track.refine.tracklets import (
+    results_from_tracklets,
+    tracklets_from_results,
+)
 
 
 @dataclass
 class Refined:
     results: list[FrameResult]
     interpolated: list[np.ndarray]  # per frame, (N,) bool: entries made by gap filling
-    stats: dict  # tracklets, dropped (short), joins, tracks, filled (entries)
+    stats: dict  # tracklets, swaps (pairs repaired), dropped (short), joins, tracks, filled (entries)
     id_map: dict[int, int]  # online track id -> refined track id (dropped short tracklets absent)
 
 
@@ -32,9 +38,16 @@ def refine_tracks(results: list[FrameResult], fps: float, config: RefineConfig, 
                   min_track_length: int = 1, appearance: dict | None = None) -> Refined:
     """The refined frames of a finished run (same frames, ids of joined tracklets unified, gaps filled, keypoints
     smoothed). ``appearance``: track id -> histogram (``AppearanceBank.histograms``) or None (motion and pose only)."""
-    tracklets = tracklets_from_results(results)
-    kept = [t for t in tracklets if len(t) >= min_track_length]
-    joined, id_map = stitch(kept, StitchConfig(fps, config.max_gap_s, config.max_join_cost), appearance)
+    tracklets, swaps = tracklets_from_results(results), 0
+    if config.repair_swaps:
+        tracklets, swaps = repair_swaps(tracklets)
+    joined, id_map = stitch(tracklets, StitchConfig(fps, config.max_gap_s, config.max_join_cost), appearance)
+    longest: dict[int, int] = {}  # refined id -> its longest online tracklet
+    for t in tracklets:
+        longest[id_map[t.track_id]] = max(longest.get(id_map[t.track_id], 0), len(t))
+    joined = [t for t in joined if longest[t.track_id] >= min_track_length]
+    id_map = {tid: head for tid, head in id_map.items() if longest[head] >= min_track_length}
+    kept = [t for t in tracklets if t.track_id in id_map]
     frames = np.array(sorted(r.frame_index for r in results), np.int64)
     filled, added = [], 0
     for t in joined:
@@ -42,8 +55,8 @@ def refine_tracks(results: list[FrameResult], fps: float, config: RefineConfig, 
         filled.append(smooth_track(t, fps, config.smooth_cutoff_hz))
         added += n
     out, flags = results_from_tracklets(results, filled, skeleton)
-    stats = {"tracklets": len(tracklets), "dropped": len(tracklets) - len(kept), "joins": len(kept) - len(joined),
-             "tracks": len(filled), "filled": added}
+    stats = {"tracklets": len(tracklets), "swaps": swaps, "dropped": len(tracklets) - len(kept),
+             "joins": len(kept) - len(joined), "tracks": len(filled), "filled": added}
     return Refined(out, flags, stats, id_map)
 
 

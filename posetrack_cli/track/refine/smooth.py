@@ -71,4 +71,4 @@ def smooth_track(t: Tracklet, fps: float, cutoff_hz: float) -> Tracklet:
     fit = local_linear(times, xy, (w * robust)[:, :, None].repeat(2, axis=2), sigma)
     kp = t.keypoints.copy()
     kp[:, :, :2] = xy + limit_shift(fit - xy, t.heights, t.keypoints[:, :, 2])
-    return Tracklet(t.track_id, t.frames, t.boxes_xyxy, t.box_scores, kp, t.scores, t.interpolated)
+    return Tracklet(t.track_id, t.frames, t.boxes_xyxy, t.box_scores, kp, t.scores, t.interpolated, t.rows)

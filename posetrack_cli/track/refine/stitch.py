@@ -24,6 +24,8 @@ MAX_APPEARANCE = 0.75  # Hellinger distance of colour histograms above which two
 # pedestrian of the bundled clip before and after a gap: 0.2-0.6, small boxes mixing in background)
 APPEARANCE_WEIGHT = 1.0  # cost of a Hellinger distance of 1 (a motion miss of one tolerance costs 1)
 MAX_SPEED = 1.5  # box heights per second; faster measured velocities (a tracklet's first frames) are scaled down
+MAX_APPEARANCE_SHORT = 0.5  # a tracklet of one frame has no motion of its own: it is joined only when both colour
+# histograms are known and at most this far apart (without appearance, as in the synthetic benchmark, never)
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,9 @@ def join_cost(a: Tracklet, b: Tracklet, cfg: StitchConfig, appearance: dict) -> 
     motion = miss / (MOTION_TOLERANCE + MOTION_TOLERANCE_PER_S * gap_s)
     look = hellinger(appearance.get(a.track_id), appearance.get(b.track_id))
     if motion > 1.0 or look > MAX_APPEARANCE:
+        return np.inf
+    if min(len(a), len(b)) < 2 and (a.track_id not in appearance or b.track_id not in appearance
+                                    or look > MAX_APPEARANCE_SHORT):
         return np.inf
     scale = abs(np.log(ha / hb)) / np.log(MAX_SCALE_RATIO)
     shape = shape_distance(a.keypoints[-1], b.keypoints[0]) / SHAPE_SCALE

@@ -12,6 +12,8 @@ import numpy as np
 
 from posetrack_cli.records import FrameResult, Poses, Skeleton, Tracks
 
+ENTRY_FIELDS = ("frames", "boxes_xyxy", "box_scores", "keypoints", "scores", "interpolated", "rows")  # per entry
+
 
 @dataclass
 class Tracklet:
@@ -24,10 +26,14 @@ class Tracklet:
     keypoints: np.ndarray  # (T, K, 3) float64, x, y, score
     scores: np.ndarray  # (T,) float64
     interpolated: np.ndarray = field(default=None)  # (T,) bool, True for entries made by gap filling
+    rows: np.ndarray = field(default=None)  # (T,) int64, the entry's row in its online frame (``Tracks.pose_index``
+    # of the refined frames); -1 for entries made by gap filling
 
     def __post_init__(self) -> None:
         if self.interpolated is None:
             self.interpolated = np.zeros(len(self.frames), bool)
+        if self.rows is None:
+            self.rows = np.full(len(self.frames), -1, np.int64)
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -41,14 +47,12 @@ class Tracklet:
         return (self.boxes_xyxy[:, :2] + self.boxes_xyxy[:, 2:]) / 2
 
     def take(self, index) -> Tracklet:
-        return Tracklet(self.track_id, self.frames[index], self.boxes_xyxy[index], self.box_scores[index],
-                        self.keypoints[index], self.scores[index], self.interpolated[index])
+        return Tracklet(self.track_id, *(getattr(self, f)[index] for f in ENTRY_FIELDS))
 
     @staticmethod
     def concat(track_id: int, parts: list[Tracklet]) -> Tracklet:
         """Tracklets disjoint in time as one, under ``track_id``."""
-        cat = [np.concatenate([getattr(p, f) for p in parts]) for f in
-               ("frames", "boxes_xyxy", "box_scores", "keypoints", "scores", "interpolated")]
+        cat = [np.concatenate([getattr(p, f) for p in parts]) for f in ENTRY_FIELDS]
         order = np.argsort(cat[0], kind="stable")
         return Tracklet(track_id, *(c[order] for c in cat))
 
@@ -67,14 +71,16 @@ def tracklets_from_results(results: list[FrameResult]) -> list[Tracklet]:
             np.array([p.boxes_xyxy[i] for _, p, i in entries], np.float64).reshape(-1, 4),
             np.array([p.box_scores[i] for _, p, i in entries], np.float64),
             np.array([p.keypoints[i] for _, p, i in entries], np.float64),
-            np.array([p.scores[i] for _, p, i in entries], np.float64)))
+            np.array([p.scores[i] for _, p, i in entries], np.float64),
+            rows=np.array([results[k].tracks.pose_index[i] for k, i in rows[tid]], np.int64)))
     return out
 
 
 def results_from_tracklets(results: list[FrameResult], tracklets: list[Tracklet],
                            skeleton: Skeleton) -> tuple[list[FrameResult], list[np.ndarray]]:
     """Frames again, with the entries of ``tracklets`` (ids ascending within a frame), and per frame which entries
-    were interpolated. ``results`` gives the frames (index and time) to fill."""
+    were interpolated. ``results`` gives the frames (index and time) to fill; ``Tracks.pose_index`` is each entry's
+    ``Tracklet.rows`` (-1 for filled entries)."""
     by_frame: dict[int, list[tuple[Tracklet, int]]] = {}
     for t in tracklets:
         for row, f in enumerate(t.frames.tolist()):
@@ -87,6 +93,7 @@ def results_from_tracklets(results: list[FrameResult], tracklets: list[Tracklet]
                       np.array([t.keypoints[i] for t, i in entries]).reshape(-1, skeleton.num_keypoints, 3),
                       np.array([t.scores[i] for t, i in entries]), skeleton)
         ids = np.array([t.track_id for t, _ in entries], np.int64)
-        out.append(FrameResult(r.frame_index, r.time_s, Tracks(poses, ids, np.arange(len(ids)))))
+        rows = np.array([t.rows[i] for t, i in entries], np.int64)
+        out.append(FrameResult(r.frame_index, r.time_s, Tracks(poses, ids, rows)))
         flags.append(np.array([t.interpolated[i] for t, i in entries], bool))
     return out, flags
