@@ -76,7 +76,7 @@ def main() -> None:
 
     from posetrack_cli.config import DetectConfig, PipelineConfig, PoseConfig, TrackConfig
     from posetrack_cli.pipeline import build_stages, run_video
-    from posetrack_cli.runs.folder import limit_heap_growth
+    from posetrack_cli.runs.memory import limit_heap_growth
 
     tuned = False if args.no_malloc_tuning else limit_heap_growth()
 
