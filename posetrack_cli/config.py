@@ -81,6 +81,8 @@ class TrackConfig:
     # flow_trusted): remembered poses then move on their own velocity. Off = the papers' tracker exactly, which follows
     # any flow; on a video whose every frame pair passes the check both give the same tracks
     box_propagation: bool = False  # Xiao et al. extra candidate boxes from moved joints (MDPN: off)
+    propagated_box: str = "joints"  # shape of a propagated box: "joints" (Xiao et al.: the moved joints' extent + 15 %)
+    # or "box" (the track's last box, moved with its joints: the detector's framing kept between detector frames)
     smoothing: bool = False  # One-Euro keypoint smoothing of the output (off: MDPN has none)
 
 
@@ -147,10 +149,10 @@ class LiveConfig:
 
 # Presets: values for ``posetrack run`` options (by option name), applied where the user did not give the option.
 # "accurate" is the papers' method (every default as written above); "realtime" trades some recall and keypoint
-# precision for speed: one detector every 4th frame, boxes moved by flow between, smaller pose crops
+# precision for speed: the two detectors every 2nd frame, the tracks' boxes moved by flow between, smaller pose crops
 # (benchmarks/RESULTS.md §10 measures both on the bundled clip).
 PRESETS: dict[str, dict[str, object]] = {
     "accurate": {},
-    "realtime": {"detectors": "yolo", "detect_every": 4, "box_propagation": True, "pose": "yolo-crop",
-                 "crop_size": 192, "frame_batch": 1},
+    "realtime": {"detectors": "yolo,ssdlite", "detect_every": 2, "box_propagation": True, "propagated_box": "box",
+                 "pose": "yolo-crop", "crop_size": 192, "frame_batch": 1},
 }

@@ -29,6 +29,7 @@ from posetrack_cli.runs.ray_executor import RayExecutor
 from posetrack_cli.runs.report import report_run
 from posetrack_cli.runs.video import run_single
 from posetrack_cli.track.assignment import MATCHERS
+from posetrack_cli.track.boxprop import PROPAGATED_BOXES
 from posetrack_cli.track.propagate import PROPAGATORS
 from posetrack_cli.track.similarity import SIMILARITIES
 
@@ -45,7 +46,8 @@ def build_config(opts: dict) -> PipelineConfig:
     track = TrackConfig(memory_frames=opts["memory_frames"], matching=opts["matching"], flow=opts["flow"],
                         flow_scale=opts["flow_scale"], min_track_length=opts["min_track_length"],
                         similarity=opts["similarity"], min_similarity=opts["min_similarity"],
-                        box_propagation=opts["box_propagation"], smoothing=opts["smooth"],
+                        box_propagation=opts["box_propagation"], propagated_box=opts["propagated_box"],
+                        smoothing=opts["smooth"],
                         flow_check=opts["flow_check"])
     output = OutputConfig(formats=formats, keypoint_threshold=opts["export_kpt_threshold"],
                           box_threshold=opts["export_box_threshold"])
@@ -89,6 +91,10 @@ def _preset_text(name: str) -> str:
               help="Minimum similarity to continue a track.")
 @click.option("--box-propagation", is_flag=True, default=_TRACK.box_propagation,
               help="Add boxes moved from the previous frame by flow as candidates (Xiao et al.; MDPN: off).")
+@click.option("--propagated-box", type=click.Choice(PROPAGATED_BOXES), default=_TRACK.propagated_box,
+              show_default=True,
+              help="Shape of a propagated box: joints (Xiao et al.: the moved joints' extent + 15 %) or box (the "
+                   "track's last box moved with its joints).")
 @click.option("--smooth", is_flag=True, default=_TRACK.smoothing,
               help="One-Euro smoothing of the keypoints along each track (off).")
 @click.option("--min-track-length", type=click.IntRange(min=1), default=_TRACK.min_track_length, show_default=True,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 BOX_ENLARGE = 0.15  # Xiao et al.: the propagated box is extended by 15 %
+PROPAGATED_BOXES = ("joints", "box")  # TrackConfig.propagated_box: the joints' extent (Xiao et al.), the pose's box
 
 
 def propagated_boxes(moved_keypoints: np.ndarray, score_threshold: float, enlarge: float = BOX_ENLARGE

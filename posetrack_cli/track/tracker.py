@@ -26,7 +26,7 @@ from posetrack_cli.config import TrackConfig
 from posetrack_cli.geometry import box_areas
 from posetrack_cli.records import Detections, Poses, Tracks
 from posetrack_cli.track.assignment import MATCHERS
-from posetrack_cli.track.boxprop import propagated_boxes
+from posetrack_cli.track.boxprop import PROPAGATED_BOXES, propagated_boxes
 from posetrack_cli.track.propagate import Propagator, StillPropagator
 from posetrack_cli.track.similarity import SIMILARITIES, PoseSet, Similarity, oks
 
@@ -81,6 +81,9 @@ class PoseTracker:
             raise ValueError(f"unknown matching {config.matching!r}; choose from {', '.join(MATCHERS)}")
         if config.similarity not in SIMILARITIES:
             raise ValueError(f"unknown similarity {config.similarity!r}; choose from {', '.join(SIMILARITIES)}")
+        if config.propagated_box not in PROPAGATED_BOXES:
+            raise ValueError(f"unknown propagated box {config.propagated_box!r}; choose from "
+                             f"{', '.join(PROPAGATED_BOXES)}")
         if config.memory_frames < 1:
             raise ValueError("memory_frames must be at least 1")
         self.config = config
@@ -102,11 +105,16 @@ class PoseTracker:
             self._advanced = True
 
     def candidate_boxes(self, keypoint_threshold: float) -> Detections:
-        """Box propagation (Xiao et al.): boxes around the poses of the latest remembered frame, moved into the
-        current frame and enlarged by 15 %; call after ``advance``. Scores are the remembered pose scores."""
+        """Box propagation: a box for each pose of the latest remembered frame, moved into the current frame; call
+        after ``advance``. ``TrackConfig.propagated_box`` "joints" (Xiao et al.): around the moved joints, enlarged
+        by 15 %; "box": the pose's own box, moved with its joints. Scores are the remembered pose scores."""
         if not self._memory or not len(self._memory[-1].track_ids):
             return Detections.empty()
         last = self._memory[-1]
+        if self.config.propagated_box == "box":
+            boxes = last.boxes_xyxy.astype(np.float32)
+            ok = np.isfinite(boxes).all(1) & (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+            return Detections(boxes[ok], last.scores[ok])
         boxes = propagated_boxes(last.keypoints, keypoint_threshold)
         ok = np.isfinite(boxes).all(1)
         return Detections(boxes[ok], last.scores[ok])

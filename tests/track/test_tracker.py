@@ -110,6 +110,18 @@ def test_candidate_boxes_follow_the_motion_and_grow_15_percent():
     assert tracker.update(FRAME, shifted).track_ids.tolist() == [1]
 
 
+def test_propagated_box_shape_box_keeps_the_box_and_moves_it_with_the_joints():
+    tracker = PoseTracker(TrackConfig(memory_frames=8, propagated_box="box"), ShiftPropagator())
+    tracker.update(FRAME, poses_at([100]))  # its box: x 80..120, y -5..105
+    tracker.advance(FRAME)
+    boxes = tracker.candidate_boxes(0.3)
+    # every joint moved by (10, 5): the same box moved by (10, 5), not the joints' extent
+    np.testing.assert_allclose(boxes.boxes_xyxy, [[90, 0, 130, 110]])
+    assert boxes.scores.tolist() == [1.0]
+    with pytest.raises(ValueError, match="propagated box"):
+        PoseTracker(TrackConfig(propagated_box="hull"))
+
+
 def test_best_similarity_is_the_best_oks_of_each_id_over_the_memory_frames():
     from posetrack_cli.geometry import box_areas, oks_matrix
     from posetrack_cli.track.tracker import _Remembered, best_similarity
