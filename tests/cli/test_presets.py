@@ -40,13 +40,13 @@ def test_preset_accurate_is_the_default_method(tmp_path, monkeypatch):
 
 def test_preset_realtime_sets_its_options_and_explicit_ones_win(tmp_path, monkeypatch):
     config = _config_of(tmp_path, monkeypatch, "--preset", "realtime")
-    assert config.detect.detectors == ("yolo", "ssdlite") and config.detect.every == 2
+    assert config.detect.detectors == ("yolo", "ssdlite") and config.detect.every == 4
     assert config.track.box_propagation and config.track.propagated_box == "box"
     assert config.pose.model == "yolo-crop" and config.pose.crop_size == 192 and config.frame_batch == 1
     assert config.detect.nms_iou == 0.6 and config.track.memory_frames == 8  # the rest is the papers' method
-    mine = _config_of(tmp_path, monkeypatch, "--preset", "realtime", "--detect-every", "4", "--detectors", "yolo",
+    mine = _config_of(tmp_path, monkeypatch, "--preset", "realtime", "--detect-every", "2", "--detectors", "yolo",
                       "--propagated-box", "joints")
-    assert mine.detect.every == 4 and mine.detect.detectors == ("yolo",) and mine.track.propagated_box == "joints"
+    assert mine.detect.every == 2 and mine.detect.detectors == ("yolo",) and mine.track.propagated_box == "joints"
     assert mine.pose.crop_size == 192
 
 
