@@ -13,18 +13,8 @@ from posetrack_cli.config import RefineConfig
 from posetrack_cli.records import COCO17
 from posetrack_cli.track.refine import refine_tracks
 from posetrack_cli.track.refine.fill import fill_gaps
-from posetrack_cli.track.refine.smooth import (
-    local_linear,
-    sigma_for_cutoff,
-    smooth_track,
-)
-from posetrack_cli.track.refine.stitch import (
-    hellinger,
-    join_cost,
-    solve_joins,
-    stitch,
-    velocity,
-)
+from posetrack_cli.track.refine.smooth import local_linear, sigma_for_cutoff, smooth_track
+from posetrack_cli.track.refine.stitch import hellinger, join_cost, solve_joins, stitch, velocity
 
 
 def test_velocity_by_hand():

@@ -20,10 +20,7 @@ from posetrack_cli.track.refine.fill import fill_gaps
 from posetrack_cli.track.refine.smooth import smooth_track
 from posetrack_cli.track.refine.stitch import StitchConfig, stitch
 from posetrack_cli.track.refine.swaps import repair_swaps
-from posetrack_cli.track.refine.tracklets import (
-    results_from_tracklets,
-    tracklets_from_results,
-)
+from posetrack_cli.track.refine.tracklets import results_from_tracklets, tracklets_from_results
 
 
 @dataclass
