@@ -82,7 +82,8 @@ class TrackConfig:
     # any flow; on a video whose every frame pair passes the check both give the same tracks
     box_propagation: bool = False  # Xiao et al. extra candidate boxes from moved joints (MDPN: off)
     propagated_box: str = "joints"  # shape of a propagated box: "joints" (Xiao et al.: the moved joints' extent + 15 %)
-    # or "box" (the track's last box, moved with its joints: the detector's framing kept between detector frames)
+    # or "box" (the track's last box, moved with its joints, then re-anchored on the pose estimated in it: the
+    # detector's framing kept between detector frames; benchmarks/RESULTS.md §10)
     smoothing: bool = False  # One-Euro keypoint smoothing of the output (off: MDPN has none)
 
 

@@ -31,6 +31,7 @@ from posetrack_cli.track.propagate import Propagator, StillPropagator
 from posetrack_cli.track.similarity import SIMILARITIES, PoseSet, Similarity, oks
 
 VELOCITY_FRAMES = 5  # span (detections) of a track's averaged velocity (fewer: noisier, more: laggier)
+MIN_ANCHOR_JOINTS = 3  # propagated_box "box": confident joints needed to re-anchor a moved box on its pose
 MAX_FLOW_DEVIATION = 0.2  # box heights per frame: with the flow check on, a pose whose flow differs from its
 # track's velocity by more is moved on the velocity (the flow there belongs to something else: an occluder passing)
 
@@ -127,10 +128,35 @@ class PoseTracker:
                                          self.config.keypoint_threshold, SIMILARITIES[self.config.similarity])
         pairs = MATCHERS[self.config.matching](sim, self.config.min_similarity)
         ids = self._assign_ids(len(poses), pairs, track_ids)
+        if self.config.propagated_box == "box" and self._memory:
+            poses = self._reanchored(poses, ids, self._memory[-1])
         self._remember(ids, poses)
         self._update_states(ids)
         self._frame += 1
         return Tracks(poses, ids, np.arange(len(poses)))
+
+    def _reanchored(self, poses: Poses, ids: np.ndarray, last: _Remembered) -> Poses:
+        """``propagated_box`` "box": a pose estimated in its track's moved box (the box it was given is the moved one,
+        within half a pixel) takes the box along by the mean offset of its joints from the moved ones (joints at or
+        above ``keypoint_threshold`` in both, at least ``MIN_ANCHOR_JOINTS``): the box follows the person that the
+        pose found, not the flow alone, whose error adds up over the frames between two detector frames."""
+        boxes = poses.boxes_xyxy.astype(np.float64)
+        row_of = {tid: j for j, tid in enumerate(last.track_ids.tolist())}
+        threshold = self.config.keypoint_threshold
+        moved = False
+        for i, tid in enumerate(ids.tolist()):
+            j = row_of.get(tid)
+            if j is None or np.abs(boxes[i] - last.boxes_xyxy[j]).max() > 0.5:
+                continue  # a new track, or a detector's box
+            new, old = poses.keypoints[i], last.keypoints[j]
+            both = (new[:, 2] >= threshold) & (old[:, 2] >= threshold)
+            if both.sum() >= MIN_ANCHOR_JOINTS:
+                boxes[i] += np.tile((new[both, :2] - old[both, :2]).mean(axis=0), 2)
+                moved = True
+        if not moved:
+            return poses
+        return Poses(boxes.astype(poses.boxes_xyxy.dtype), poses.box_scores, poses.keypoints, poses.scores,
+                     poses.skeleton)
 
     def _propagate_memory(self, frame_bgr: np.ndarray) -> None:
         """Move every remembered keypoint into the new frame: one ``move`` call for all memory frames (points move

@@ -122,6 +122,32 @@ def test_propagated_box_shape_box_keeps_the_box_and_moves_it_with_the_joints():
         PoseTracker(TrackConfig(propagated_box="hull"))
 
 
+def _in_box(box, x, y, confident=17):
+    """One pose of the template at (x, y), given ``box`` (as the pose stage returns the box it was handed)."""
+    p = poses_at([x], y)
+    p.keypoints[0, confident:, 2] = 0.1
+    return Poses(np.array([box], np.float32), p.box_scores, p.keypoints, p.scores, COCO17)
+
+
+@pytest.mark.parametrize("shape, box, confident, expected", [
+    # the flow moved the box by (10, 5) to x 90..130, y 0..110; the pose found in it sits 3 px right and 2 px lower
+    # than the moved joints: the box follows the pose by (3, 2)
+    ("box", [90, 0, 130, 110], 17, [93, 2, 133, 112]),
+    ("box", [95, 0, 135, 110], 17, [95, 0, 135, 110]),  # a detector's box (not the moved one): kept as given
+    ("box", [90, 0, 130, 110], 2, [90, 0, 130, 110]),  # 2 confident joints: too few to re-anchor on
+    ("joints", [90, 0, 130, 110], 17, [90, 0, 130, 110]),  # Xiao et al.'s boxes: never re-anchored
+])
+def test_a_moved_box_is_re_anchored_on_the_pose_found_in_it(shape, box, confident, expected):
+    tracker = PoseTracker(TrackConfig(memory_frames=8, propagated_box=shape), ShiftPropagator())
+    tracker.update(FRAME, poses_at([100]))  # its box: x 80..120, y -5..105
+    tracks = tracker.update(FRAME, _in_box(box, 113, 7, confident))
+    assert tracks.track_ids.tolist() == [1]
+    np.testing.assert_allclose(tracks.poses.boxes_xyxy, [expected])
+    if shape == "box":  # the next frame's candidate starts from the re-anchored box
+        tracker.advance(FRAME)
+        np.testing.assert_allclose(tracker.candidate_boxes(0.3).boxes_xyxy, [np.add(expected, [10, 5, 10, 5])])
+
+
 def test_best_similarity_is_the_best_oks_of_each_id_over_the_memory_frames():
     from posetrack_cli.geometry import box_areas, oks_matrix
     from posetrack_cli.track.tracker import _Remembered, best_similarity
