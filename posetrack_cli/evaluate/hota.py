@@ -8,7 +8,10 @@ TP / (TP + FN + FP); AssA = the mean over TPs of |TPA| / (|TPA| + |FNA| + |FPA|)
 HOTA = sqrt(DetA x AssA) per alpha, averaged over the alphas. Sequences combine as in the kit: counts summed, AssA
 weighted by TPs, and the total over joints from the summed counts with the joints' mean AssA. Kept quirks of the
 kit: a frame without GT people adds the sequence's predicted joints to FP, and a frame without predictions adds the
-sequence's GT joints to FN (the totals, not the frame's).
+sequence's GT joints to FN (the totals, not the frame's); but a sequence without any prediction (or GT person) adds
+its GT (predicted) joints once (the kit's early return in ``eval_sequence``). The kit itself fails on a labelled
+frame without GT people (and on one whose GT people all lie in ignore regions), so the frame rule is never checked
+against it; frames without GT people are left out beforehand, as poseval does.
 """
 
 from __future__ import annotations
@@ -59,6 +62,8 @@ def sequence_hota(seq: Sequence) -> dict:
         np.add.at(gt_count, [gt_ids[p.track_id] for p in gt], gt_ok)
         np.add.at(pr_count, [pr_ids[p.track_id] for p in pr], pr_ok)
     total_gt, total_pr = gt_count.sum(0), pr_count.sum(0)
+    if not pr_ids or not gt_ids:  # the kit's early return: the totals once, not once per frame
+        return {"tp": tp, "fn": fn + total_gt, "fp": fp + total_pr, "ass_a": np.zeros((a, j))}
     for (gt_ok, gt_xy), (pr_ok, pr_xy), gt, pr in frames:
         if not gt:
             fp += total_pr
