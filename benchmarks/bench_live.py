@@ -41,8 +41,11 @@ def free_port() -> int:
 
 
 def serve(port: int, rate: float, loop: bool) -> subprocess.Popen:
+    """ffmpeg reading the 10 fps clip at ``rate / 10`` times its rate (``-readrate``; 1 is ``-re``) and stamping the
+    frames ``rate`` fps apart: ``rate`` frames a second on the wire (``-re`` with the timestamps alone changed
+    would still send 10)."""
     speed = ["-vf", f"setpts=PTS*10/{rate}", "-r", str(rate)] if rate != 10 else []
-    return subprocess.Popen([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-re",
+    return subprocess.Popen([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-readrate", f"{rate / 10:g}",
                              *(["-stream_loop", "-1"] if loop else []), "-i", str(CLIP), *speed, "-c:v", "mpeg2video",
                              "-q:v", "4", "-f", "mpegts", f"tcp://127.0.0.1:{port}?listen=1"])
 
