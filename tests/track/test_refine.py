@@ -13,7 +13,7 @@ from posetrack_cli.config import RefineConfig
 from posetrack_cli.records import COCO17
 from posetrack_cli.track.refine import refine_tracks
 from posetrack_cli.track.refine.fill import fill_gaps
-from posetrack_cli.track.refine.smooth import local_linear, sigma_for_cutoff, smooth_track
+from posetrack_cli.track.refine.smooth import local_linear, sigma_for_cutoff, smooth_track, stretches
 from posetrack_cli.track.refine.stitch import hellinger, join_cost, solve_joins, stitch, velocity
 
 
@@ -162,3 +162,41 @@ def test_a_few_frames_on_another_person_do_not_drag_the_rest():
     off = smooth_track(t, FPS, 2.5).keypoints[:, :, 0] - t.keypoints[:, :, 0]
     assert np.abs(off[[7, 10]]).max() == pytest.approx(4.0)
     assert np.abs(off[[5, 6, 11, 12]]).max() < 1e-9 and np.abs(off[8:10]).max() < 1e-9
+
+
+def test_stretches_end_where_the_track_jumps_or_turns_sharply():
+    # 110 px tall walkers (MAX_JUMP 0.15 -> 16.5 px off the straight continuation ends a stretch)
+    steady = walker(1, range(12), 100, 8)
+    assert stretches(steady) == [slice(0, 12)]
+    jumped = walker(1, range(12), 100, 4)
+    jumped.keypoints[7:, :, 0] += 30  # from frame 7 on, another person 30 px to the right: 30 px off
+    assert stretches(jumped) == [slice(0, 7), slice(7, 12)]
+    turned = walker(1, range(12), 100, 9)
+    turned.keypoints[6:, :, 0] -= 18 * (np.arange(6, 12) - 5)[:, None]  # 9 px/frame, then -9 from frame 6: 18 px off
+    assert stretches(turned) == [slice(0, 6), slice(6, 12)]
+    gap = walker(1, [0, 1, 2, 6, 7], 100, 5)  # a gap of 3 frames at the same speed is the straight continuation
+    assert stretches(gap) == [slice(0, 5)]
+    blip = walker(1, range(12), 100, 4)
+    blip.keypoints[5, :, 0] += 30  # one frame on another person: it and the frame after it (not judged) stand apart
+    assert stretches(blip) == [slice(0, 5), slice(5, 7), slice(7, 12)]
+
+
+def test_nothing_is_smoothed_across_a_jump():
+    # a straight walker, then another person 30 px away from frame 10: each side smoothed alone keeps its line
+    t = walker(1, range(21), 100, 4)
+    t.keypoints[10:, :, 0] += 30
+    assert np.allclose(smooth_track(t, FPS, 2.5).keypoints, t.keypoints)
+
+
+def test_gaps_are_filled_between_the_smoothed_entries():
+    # a walker whose confident nose shakes +-2 px frame to frame, missing frames 10-11: the filled noses lie on the
+    # line between the smoothed noses of frames 9 and 12, not on the raw ones
+    t = walker(1, [k for k in range(22) if k not in (10, 11)], 100, 4)
+    t.keypoints[:, 0, 0] += 2.0 * (-1) ** np.arange(len(t))
+    refined = refine_tracks(results_of([t], 22), FPS, RefineConfig(fill_gap=5, max_gap_s=0), COCO17)
+    nose = [r.tracks.poses.keypoints[0, 0, 0] for r in refined.results]
+    assert [bool(f[0]) for f in refined.interpolated] == [k in (10, 11) for k in range(22)]
+    assert nose[10] == pytest.approx(nose[9] + (nose[12] - nose[9]) / 3)
+    assert nose[11] == pytest.approx(nose[9] + 2 * (nose[12] - nose[9]) / 3)
+    raw9, raw12 = t.keypoints[9, 0, 0], t.keypoints[10, 0, 0]  # rows 9 and 10 hold frames 9 and 12
+    assert abs(nose[9] - raw9) > 0.1 and abs(nose[12] - raw12) > 0.1  # the ends were smoothed

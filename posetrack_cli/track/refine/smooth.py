@@ -7,6 +7,8 @@ nothing lags (zero phase); a low-confidence joint gets its position from its con
 cutoff in Hz (its response falls to 1/sqrt(2) there), so the smoothing is the same at any frame rate. The fit is
 done twice, the second time without the entries far off the first (LOWESS's bisquare reweighting, Cleveland 1979):
 a joint on the wrong person for a frame, or an id that jumped between two people, does not drag its neighbours.
+Where a whole pose jumps (``MAX_JUMP``: a track that took another person's pose, or a sharp turn), the stretches on
+either side are smoothed apart (``stretches``), so neither pulls the other.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ ROBUST_SCALE = 6.0  # residuals beyond this many median residuals get weight 0 i
 MIN_RESIDUAL_PX = 0.5  # floor of the median residual, so exact data keeps its weights
 MAX_SHIFT = 0.04  # box heights a confident joint may be moved at most: jitter is smaller, a sharp turn larger
 CONFIDENT = 0.3  # joints scored at least this are confident; the others take the fit wherever it lies
+MAX_JUMP = 0.15  # box heights: an entry whose confident joints' centre lies this far from where the track's previous
+# step led is the start of a new stretch, smoothed apart (a sharp turn, or a track that took another person's pose)
 
 
 def sigma_for_cutoff(cutoff_hz: float) -> float:
@@ -59,16 +63,48 @@ def limit_shift(shift: np.ndarray, heights: np.ndarray, scores: np.ndarray) -> n
     return shift * np.minimum(1.0, limit / np.maximum(norm, 1e-12))[:, :, None]
 
 
+def stretches(t: Tracklet) -> list[slice]:
+    """Runs of entries smoothed apart: a run ends before an entry whose centre (mean of its confident joints; the box
+    centre without any) is off by ``MAX_JUMP`` box heights from the straight continuation of the run's latest step.
+    The entry after a break is not judged (the new run has no step yet): a pose on another person for one frame
+    ends up in a short run of its own, and a sharp turn starts a new run."""
+    kp = t.keypoints
+    ok = kp[:, :, 2] >= CONFIDENT
+    n = ok.sum(1)
+    centre = np.where(n[:, None] > 0, (kp[:, :, :2] * ok[:, :, None]).sum(1) / np.maximum(n, 1)[:, None], t.centres)
+    heights, frames = t.heights, t.frames
+    starts, step = [0], None  # step: px per frame of the latest step inside the current run
+    for i in range(1, len(t)):
+        dt = float(frames[i] - frames[i - 1])
+        if step is not None and np.linalg.norm(centre[i] - centre[i - 1] - step * dt) > MAX_JUMP * heights[i]:
+            starts.append(i)
+            step = None
+            continue
+        step = (centre[i] - centre[i - 1]) / dt
+    starts.append(len(t))
+    return [slice(a, b) for a, b in zip(starts[:-1], starts[1:])]
+
+
 def smooth_track(t: Tracklet, fps: float, cutoff_hz: float) -> Tracklet:
-    """``t`` with its keypoint x, y smoothed (scores, boxes and frames unchanged); ``cutoff_hz`` <= 0: unchanged."""
+    """``t`` with its keypoint x, y smoothed (scores, boxes and frames unchanged) stretch by stretch
+    (``stretches``); ``cutoff_hz`` <= 0: unchanged."""
     if cutoff_hz <= 0 or len(t) < 3:
         return t
-    times, xy, sigma = t.frames / fps, t.keypoints[:, :, :2], sigma_for_cutoff(cutoff_hz)
+    kp = t.keypoints.copy()
+    for part in stretches(t):
+        kp[part, :, :2] = _smoothed_xy(t.take(part), fps, cutoff_hz)
+    return Tracklet(t.track_id, t.frames, t.boxes_xyxy, t.box_scores, kp, t.scores, t.interpolated, t.rows)
+
+
+def _smoothed_xy(t: Tracklet, fps: float, cutoff_hz: float) -> np.ndarray:
+    """(T, K, 2) smoothed keypoint x, y of one stretch (as given when it has fewer than 3 entries)."""
+    xy = t.keypoints[:, :, :2]
+    if len(t) < 3:
+        return xy
+    times, sigma = t.frames / fps, sigma_for_cutoff(cutoff_hz)
     w = np.maximum(t.keypoints[:, :, 2], MIN_WEIGHT)
     first = local_linear(times, xy, w[:, :, None].repeat(2, axis=2), sigma)
     off = np.linalg.norm(xy - first, axis=2)  # (T, K) px
     robust = np.clip(1.0 - (off / (ROBUST_SCALE * max(float(np.median(off)), MIN_RESIDUAL_PX))) ** 2, 0.0, None) ** 2
     fit = local_linear(times, xy, (w * robust)[:, :, None].repeat(2, axis=2), sigma)
-    kp = t.keypoints.copy()
-    kp[:, :, :2] = xy + limit_shift(fit - xy, t.heights, t.keypoints[:, :, 2])
-    return Tracklet(t.track_id, t.frames, t.boxes_xyxy, t.box_scores, kp, t.scores, t.interpolated, t.rows)
+    return xy + limit_shift(fit - xy, t.heights, t.keypoints[:, :, 2])
