@@ -277,7 +277,8 @@ def track_batch(stages: Stages, tracker: PoseTracker, smoother: KeypointSmoother
     for frame, p in zip(batch, poses):
         tracks = tracker.update(frame.image, p)
         if appearance is not None:
-            appearance.add(frame.image, tracks.track_ids, tracks.poses.boxes_xyxy, tracks.poses.box_scores)
+            appearance.add(frame.image, tracks.track_ids, tracks.poses.boxes_xyxy, tracks.poses.box_scores,
+                           frame.index)
         if smoother is not None:
             tracks = smooth_tracks(smoother, tracks, frame.time_s)
         results.append(FrameResult(frame.index, frame.time_s, tracks))

@@ -10,6 +10,10 @@
   writes one JSON Lines stream with global ids; the final ``tracks.json`` is written from it by the native writer,
   so pruning and the other formats are those of a whole-video run.
 
+Each chunk gathers its tracks' colour histograms for the refinement pass (``AppearanceBank``) over the frames it owns
+and leaves their sums in its stream's end line; the join adds them up under the global ids: the histograms of a
+whole-video run.
+
 Differences with a whole-video run (why chunking is off by default): each chunk starts a fresh tracker, so a person
 hidden across a border for longer than the overlap gets a new id, and ``--smooth`` restarts at each border.
 """
@@ -32,6 +36,7 @@ from posetrack_cli.io.sources import probe, truncation_note
 from posetrack_cli.pipeline import Profile, Stages, VideoResult, result_config, track_video, write_outputs
 from posetrack_cli.records import VideoInfo
 from posetrack_cli.track.assignment import hungarian
+from posetrack_cli.track.refine.appearance import AppearanceBank
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +116,8 @@ def chunks_for(path: str | Path, chunk_frames: int, overlap: int, max_frames: in
 
 
 def track_range(info: VideoInfo, stages: Stages, stream: native.JsonlStream, chunk: Chunk, profile: Profile,
-                on_frames: Callable[[int], None] | None = None) -> tuple[int, float]:
+                on_frames: Callable[[int], None] | None = None,
+                appearance: AppearanceBank | None = None) -> tuple[int, float]:
     """``pipeline.track_video`` over the chunk's frames ``[start, end)``; progress counts the overlap frames once,
     in the chunk that owns them."""
     owned, reported = chunk.stop - chunk.start, 0
@@ -123,20 +129,22 @@ def track_range(info: VideoInfo, stages: Stages, stream: native.JsonlStream, chu
         if on_frames and step:
             on_frames(step)
 
-    return track_video(info, stages, stream, profile, report, chunk.start, chunk.end)
+    return track_video(info, stages, stream, profile, report, chunk.start, chunk.end, appearance)
 
 
 def run_chunk(video: str, out_json: Path, stages: Stages, chunk: Chunk,
               on_frames: Callable[[int], None] | None = None) -> VideoResult:
-    """Track one chunk into its temporary stream; the row's ``output`` is that stream."""
+    """Track one chunk into its temporary stream (with refinement on, its tracks' histogram sums in the end line);
+    the row's ``output`` is that stream."""
     start = time.perf_counter()
     info = probe(video)
     path = chunk.stream_path(out_json)
     header = {"video": info.to_dict(), "models": stages.models(), "config": result_config(stages.config)}
     profile = Profile()
+    bank = AppearanceBank(stop=chunk.stop) if stages.config.refine.enabled else None
     with native.JsonlStream(path, header) as stream:
-        frames, last_time = track_range(info, stages, stream, chunk, profile, on_frames)
-        stream.finish(last_time_s=last_time)
+        frames, last_time = track_range(info, stages, stream, chunk, profile, on_frames, bank)
+        stream.finish(last_time_s=last_time, **({"appearance": bank.totals()} if bank is not None else {}))
     return VideoResult(video, str(path), "done", frames, seconds=time.perf_counter() - start,
                        profile=dict(profile.seconds))
 
@@ -172,7 +180,8 @@ class _GlobalIds:
     def __init__(self) -> None:
         self.next_id = 1
 
-    def relabel(self, rows: list[dict], matched: dict[int, int]) -> None:
+    def relabel(self, rows: list[dict], matched: dict[int, int]) -> dict[int, int]:
+        """Rename the ids of ``rows`` in place; returns the renaming (chunk-local id -> video-wide id)."""
         mapping = {}
         for lid in sorted({p["track_id"] for r in rows for p in r["people"]}):
             if lid in matched:
@@ -181,21 +190,27 @@ class _GlobalIds:
                 mapping[lid], self.next_id = self.next_id, self.next_id + 1
         for r in rows:
             r["people"] = [{**p, "track_id": mapping[p["track_id"]]} for p in r["people"]]
+        return mapping
 
 
-def join_chunks(info: VideoInfo, chunks: list[Chunk], out_json: Path, max_frames: int | None) -> tuple[int, str]:
+def join_chunks(info: VideoInfo, chunks: list[Chunk], out_json: Path,
+                max_frames: int | None) -> tuple[int, str, dict | None]:
     """Write ``out_json``'s JSON Lines stream from the chunk streams, with video-wide ids (the frames of each
-    chunk's own range, matched to the previous chunk over the overlap). Returns (frames, truncation warning)."""
+    chunk's own range, matched to the previous chunk over the overlap). Returns (frames, truncation warning, the
+    tracks' colour histograms under the video-wide ids, None when the chunks gathered none)."""
     streams = [native.read_stream(c.stream_path(out_json)) for c in chunks]
     if unfinished := [c.index for c, s in zip(chunks, streams) if s.end is None]:
         raise RuntimeError(f"{out_json.name}: chunk(s) {unfinished} did not finish")
     header = {k: v for k, v in streams[0].header.items() if k not in ("type", "schema")}
     skeleton = header["models"]["skeleton"]
     ids, tail, last_time = _GlobalIds(), {}, -1.0
+    bank = AppearanceBank() if all("appearance" in s.end for s in streams) else None
     with native.JsonlStream(out_json.with_suffix(".jsonl"), header) as out:
         for chunk, stream in zip(chunks, streams):
             rows = list(stream.frames())  # one chunk in memory at a time
-            ids.relabel(rows, match_ids(tail, _boxes([r for r in rows if r["frame_index"] in tail])))
+            mapping = ids.relabel(rows, match_ids(tail, _boxes([r for r in rows if r["frame_index"] in tail])))
+            if bank is not None:
+                bank.add_totals(stream.end["appearance"], mapping)
             for r in rows:
                 if r["frame_index"] < chunk.stop:
                     out.write(native.frame_from_dict(r, skeleton))
@@ -203,7 +218,7 @@ def join_chunks(info: VideoInfo, chunks: list[Chunk], out_json: Path, max_frames
             tail = _boxes([r for r in rows if r["frame_index"] >= chunk.stop])
         warning = truncation_note(info, out.frames, last_time, max_frames)
         out.finish(truncated=bool(warning))
-    return out.frames, warning
+    return out.frames, warning, bank.histograms() if bank is not None else None
 
 
 def finish_chunked(video: str, out_json: Path, chunks: list[Chunk], rows: list[VideoResult], config,
@@ -212,8 +227,8 @@ def finish_chunked(video: str, out_json: Path, chunks: list[Chunk], rows: list[V
     formats, the overlay); the chunk streams are deleted. ``rows`` are the chunks' results."""
     start = time.perf_counter()
     info = probe(video)
-    frames, warning = join_chunks(info, chunks, out_json, config.max_frames)
-    stats = write_outputs(info, out_json, config, render)
+    frames, warning, appearance = join_chunks(info, chunks, out_json, config.max_frames)
+    stats = write_outputs(info, out_json, config, render, appearance)
     for chunk in chunks:
         chunk.stream_path(out_json).unlink(missing_ok=True)
     profile: dict[str, float] = {}

@@ -11,10 +11,12 @@ import pytest
 from videogen import lavfi_video, people_video
 
 from posetrack_cli.config import DetectConfig, PipelineConfig, PoseConfig, TrackConfig
+from posetrack_cli.export import native
 from posetrack_cli.io.sources import iter_timed_frames, probe
-from posetrack_cli.pipeline import build_stages, run_video
-from posetrack_cli.runs.chunks import (Chunk, chunks_for, finish_chunked, keyframes, match_ids, parse_framecrc,
-                                       plan_chunks, run_chunk)
+from posetrack_cli.pipeline import Profile, build_stages, run_video, track_video
+from posetrack_cli.runs.chunks import (Chunk, chunks_for, finish_chunked, join_chunks, keyframes, match_ids,
+                                       parse_framecrc, plan_chunks, run_chunk)
+from posetrack_cli.track.refine.appearance import AppearanceBank
 
 # framecrc of an H.264 stream with B-frames (decode order; pts in 1/12800 s, 512 per frame): packets without F=
 # are keyframes. Display order of the pts: 0 1 2 ... so the keyframes are at display indices 0 and 4.
@@ -84,6 +86,7 @@ def test_three_chunks_rejoined_have_the_tracks_of_the_whole_run(tmp_path):
     out = tmp_path / "chunked.json"
     rows = [run_chunk(str(video), out, stages, c) for c in chunks]
     assert [r.frames for r in rows] == [8, 8, 5]
+    _same_histograms_as_the_whole_video(video, stages, chunks, out, tmp_path / "online.jsonl")
     result = finish_chunked(str(video), out, chunks, rows, config, None)
     whole, chunked = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("whole", "chunked"))
     assert result.status == "done" and result.frames == 15 and result.tracks == whole["stats"]["tracks"]
@@ -96,3 +99,22 @@ def test_three_chunks_rejoined_have_the_tracks_of_the_whole_run(tmp_path):
         assert len(boxes) == len(fw["people"])
         pairs |= {(p["track_id"], boxes[tuple(p["box_xyxy"])]) for p in fw["people"]}
     assert len({w for w, _ in pairs}) == len({c for _, c in pairs}) == len(pairs)  # one id each, across borders
+
+
+def _same_histograms_as_the_whole_video(video, stages, chunks, out, whole_stream):
+    """The chunks' colour histograms (each over the frames it owns), added up under the joined ids, are those the
+    whole video's online run gathers for the same people (paired by identical boxes)."""
+    bank = AppearanceBank()
+    with native.JsonlStream(whole_stream, {}) as stream:
+        track_video(probe(str(video)), stages, stream, Profile(), appearance=bank)
+    whole = bank.histograms()
+    _, _, joined = join_chunks(probe(str(video)), chunks, out, None)
+    chunked_ids = {(r["frame_index"], tuple(p["box_xyxy"])): p["track_id"]
+                   for r in native.read_stream(out.with_suffix(".jsonl")).frames() for p in r["people"]}
+    pairs = {(p["track_id"], chunked_ids[(r["frame_index"], tuple(p["box_xyxy"]))])
+             for r in native.read_stream(whole_stream).frames() for p in r["people"]}
+    assert len(pairs) >= 3 and set(joined) == {c for w, c in pairs if w in whole}  # (boxes all under 0.5: none)
+    for w, c in pairs:
+        if w in whole:
+            np.testing.assert_allclose(joined[c], whole[w], atol=1e-6)
+            assert joined[c].sum() == pytest.approx(1.0, abs=1e-5)

@@ -40,7 +40,8 @@ def person_histogram(hsv: np.ndarray, box: np.ndarray) -> np.ndarray | None:
 class AppearanceBank:
     """Mean histogram per track id, added to frame by frame."""
 
-    def __init__(self) -> None:
+    def __init__(self, stop: int | None = None) -> None:
+        self.stop = stop  # frames from this index on are not added (a chunk's overlap, which the next chunk adds)
         self.reset()
 
     def reset(self) -> None:
@@ -48,8 +49,9 @@ class AppearanceBank:
         self._counts: dict[int, int] = {}
 
     def add(self, frame_bgr: np.ndarray, track_ids: np.ndarray, boxes_xyxy: np.ndarray,
-            box_scores: np.ndarray) -> None:
-        if not len(track_ids):
+            box_scores: np.ndarray, index: int | None = None) -> None:
+        """The people of one frame (its ``index`` in the video, checked against ``stop`` when given)."""
+        if not len(track_ids) or (index is not None and self.stop is not None and index >= self.stop):
             return
         hsv = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2HSV)
         for tid, box, score in zip(track_ids.tolist(), boxes_xyxy, box_scores):
@@ -61,3 +63,15 @@ class AppearanceBank:
     def histograms(self) -> dict[int, np.ndarray]:
         """Track id -> mean histogram (sums to 1)."""
         return {tid: s / self._counts[tid] for tid, s in self._sums.items()}
+
+    def totals(self) -> dict[int, tuple[list[float], int]]:
+        """Track id -> (histogram sum, frames added), plain lists (JSON): what ``histograms`` averages. Banks of
+        parts of one video (chunks) are merged by adding these (``add_totals``)."""
+        return {tid: (s.tolist(), self._counts[tid]) for tid, s in self._sums.items()}
+
+    def add_totals(self, totals: dict[int, tuple[list[float], int]], ids: dict[int, int] | None = None) -> None:
+        """Add another bank's ``totals``, its track ids renamed by ``ids`` (the others kept)."""
+        for tid, (hist_sum, count) in totals.items():
+            tid = (ids or {}).get(int(tid), int(tid))
+            self._sums[tid] = self._sums.get(tid, 0) + np.asarray(hist_sum, np.float32)
+            self._counts[tid] = self._counts.get(tid, 0) + int(count)
