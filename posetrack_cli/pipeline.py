@@ -211,8 +211,10 @@ def track_video(info: VideoInfo, stages: Stages, stream: native.JsonlStream, pro
     try:
         timing = clock.attached(stages.detector, stages.estimator) if cfg.time_forwards else contextlib.nullcontext()
         with timing, writer, \
-                contextlib.closing(_batches(info, batch_size, _stop(cfg.max_frames, stop), profile, cfg.prefetch,
-                                          start)) as batches:
+                contextlib.closing(_batches(info, batch_size, _stop(cfg.max_frames, stop), profile,
+                                          max(cfg.prefetch - 1, min(cfg.prefetch, 1)), start)) as batches:
+            # the loop holds the next batch besides the current one (its flow is computed meanwhile), so the reader
+            # decodes one batch less ahead: as many frames in flight as ``prefetch`` says
             for batch, upcoming in _with_next(batches, cfg.prefetch > 0):
                 results = track_batch(stages, tracker, smoother, info, batch, profile, appearance,
                                       run_detector=(done + start) % cfg.detect.every == 0, upcoming=upcoming)
