@@ -211,13 +211,11 @@ def track_video(info: VideoInfo, stages: Stages, stream: native.JsonlStream, pro
     try:
         timing = clock.attached(stages.detector, stages.estimator) if cfg.time_forwards else contextlib.nullcontext()
         with timing, writer, \
-                contextlib.closing(_batches(info, batch_size, _stop(cfg.max_frames, stop), profile,
-                                          max(cfg.prefetch - 1, min(cfg.prefetch, 1)), start)) as batches:
-            # the loop holds the next batch besides the current one (its flow is computed meanwhile), so the reader
-            # decodes one batch less ahead: as many frames in flight as ``prefetch`` says
-            for batch, upcoming in _with_next(batches, cfg.prefetch > 0):
+                contextlib.closing(_batches(info, batch_size, _stop(cfg.max_frames, stop), profile, cfg.prefetch,
+                                          start)) as batches:
+            for batch in batches:
                 results = track_batch(stages, tracker, smoother, info, batch, profile, appearance,
-                                      run_detector=(done + start) % cfg.detect.every == 0, upcoming=upcoming)
+                                      run_detector=(done + start) % cfg.detect.every == 0)
                 t = time.perf_counter()
                 for result in results:
                     writer.submit(result)
@@ -229,26 +227,7 @@ def track_video(info: VideoInfo, stages: Stages, stream: native.JsonlStream, pro
         profile.add("write", t)  # the writer's last frames
     finally:
         profile.forward += clock.seconds
-        tracker.close()
     return done, last_time
-
-
-def _with_next(batches: Iterator[list[Frame]], look_ahead: bool) -> Iterator[tuple[list[Frame], list[Frame]]]:
-    """(batch, the next batch) pairs; the next is [] at the end, and always without ``look_ahead``. A reader error
-    met while looking ahead is raised after the batch in hand has been handed out (its frames are kept)."""
-    batch = next(batches, None)
-    while batch is not None:
-        if not look_ahead:
-            yield batch, []
-            batch = next(batches, None)
-            continue
-        try:
-            following = next(batches, None)
-        except Exception:
-            yield batch, []
-            raise
-        yield batch, following or []
-        batch = following
 
 
 def one_at_a_time(config: PipelineConfig) -> int:
@@ -259,18 +238,13 @@ def one_at_a_time(config: PipelineConfig) -> int:
 
 def track_batch(stages: Stages, tracker: PoseTracker, smoother: KeypointSmoother | None, info: VideoInfo,
                 batch: list[Frame], profile: Profile, appearance: AppearanceBank | None = None,
-                run_detector: bool = True, upcoming: list[Frame] = ()) -> list[FrameResult]:
+                run_detector: bool = True) -> list[FrameResult]:
     """Detect (unless ``run_detector`` is off: moved boxes only), estimate poses, OKS-NMS and track one batch of
-    frames; ``appearance`` gathers the tracks' colour histograms for the refinement pass. ``upcoming``: the frames of
-    the next batch, whose optical flow (and this batch's) a worker thread computes meanwhile (same tracks)."""
+    frames; ``appearance`` gathers the tracks' colour histograms for the refinement pass."""
     cfg = stages.config
     t = time.perf_counter()
-    if upcoming:
-        tracker.prepare([f.image for f in batch])  # the flows into this batch run during its detection and pose
     dets = detect_frames(stages, tracker, info, batch, run_detector)
     t = profile.add("detect", t)
-    if upcoming:
-        tracker.prepare([f.image for f in upcoming])  # and into the next batch (box propagation: during this pose)
     poses = stages.estimator.estimate([f.image for f in batch], dets)
     t = profile.add("pose", t)
     poses = [suppress_poses(p, cfg.pose.min_pose_score, cfg.pose.oks_nms) for p in poses]

@@ -36,7 +36,7 @@ def stages():
 def _no_leaked_threads():
     yield
     deadline = time.monotonic() + 2.0
-    names = ("posetrack-prefetch", "posetrack-writer", "posetrack-flow")
+    names = ("posetrack-prefetch", "posetrack-writer")
     while any(t.name in names for t in threading.enumerate()) and time.monotonic() < deadline:
         time.sleep(0.01)
     assert not [t.name for t in threading.enumerate() if t.name in names]
@@ -46,16 +46,13 @@ def with_prefetch(stages, depth: int):
     return dataclasses.replace(stages, config=FAST.with_(prefetch=depth))
 
 
-@pytest.mark.parametrize("track", [{}, {"box_propagation": True, "propagated_box": "box"}])
-def test_prefetch_gives_the_same_bytes_as_no_prefetch(stages, tmp_path, track):
-    """The first 6 frames of the real clip, 3 batches of 2 (or one at a time, with box propagation: the flow into
-    the next frame runs during this frame's pose): the stream and the final JSON are byte-identical for queue depths
-    0 (off; no flow worker either), 1 (the reader blocks on a full queue) and 3 (``prefetch`` is not recorded)."""
+def test_prefetch_gives_the_same_bytes_as_no_prefetch(stages, tmp_path):
+    """The first 6 frames of the real clip, 3 batches of 2: the stream and the final JSON are byte-identical for
+    queue depths 0 (off), 1 (the reader blocks on a full queue) and 3 (``prefetch`` is not recorded)."""
     texts = {}
     for depth in (0, 1, 3):
         out = tmp_path / f"d{depth}" / "tracks.json"
-        config = FAST.with_(prefetch=depth, track=dataclasses.replace(FAST.track, **track))
-        result = run_video(EXAMPLE_CLIP, out, dataclasses.replace(stages, config=config))
+        result = run_video(EXAMPLE_CLIP, out, with_prefetch(stages, depth))
         assert result.frames == 6 and result.people > 6
         texts[depth] = [out.with_suffix(".jsonl").read_text(), out.read_text()]
         assert all('"prefetch"' not in text for text in texts[depth])
