@@ -150,10 +150,10 @@ class LiveConfig:
 
 # Presets: values for ``posetrack run`` options (by option name), applied where the user did not give the option.
 # "accurate" is the papers' method (every default as written above); "realtime" trades some recall and keypoint
-# precision for speed: the two detectors every 4th frame, the tracks' boxes moved by flow between, smaller pose crops
+# precision for speed: the two detectors every 5th frame, the tracks' boxes moved by flow between, smaller pose crops
 # (benchmarks/RESULTS.md §10 measures both on the bundled clip).
 PRESETS: dict[str, dict[str, object]] = {
     "accurate": {},
-    "realtime": {"detectors": "yolo,ssdlite", "detect_every": 4, "box_propagation": True, "propagated_box": "box",
+    "realtime": {"detectors": "yolo,ssdlite", "detect_every": 5, "box_propagation": True, "propagated_box": "box",
                  "pose": "yolo-crop", "crop_size": 192, "frame_batch": 1},
 }

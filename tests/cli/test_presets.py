@@ -40,7 +40,7 @@ def test_preset_accurate_is_the_default_method(tmp_path, monkeypatch):
 
 def test_preset_realtime_sets_its_options_and_explicit_ones_win(tmp_path, monkeypatch):
     config = _config_of(tmp_path, monkeypatch, "--preset", "realtime")
-    assert config.detect.detectors == ("yolo", "ssdlite") and config.detect.every == 4
+    assert config.detect.detectors == ("yolo", "ssdlite") and config.detect.every == 5
     assert config.track.box_propagation and config.track.propagated_box == "box"
     assert config.pose.model == "yolo-crop" and config.pose.crop_size == 192 and config.frame_batch == 1
     assert config.detect.nms_iou == 0.6 and config.track.memory_frames == 8  # the rest is the papers' method

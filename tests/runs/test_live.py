@@ -97,7 +97,7 @@ def test_frames_flow_and_the_run_stops_on_duration(server, tmp_path):
     stream = lines(out.with_suffix(".jsonl"))
     frames = [x for x in stream if x["type"] == "frame"]
     assert stream[0]["type"] == "header" and stream[-1]["type"] == "end" and stream[-1]["stopped"] == "duration"
-    assert stream[0]["config"]["detect"]["every"] == 4 and stream[0]["config"]["pose"]["crop_size"] == 160
+    assert stream[0]["config"]["detect"]["every"] == 5 and stream[0]["config"]["pose"]["crop_size"] == 160
     assert len(frames) >= 3 and sum(len(f["people"]) for f in frames) > 0  # 60 on a quiet 2-core CPU
     indices = [f["frame_index"] for f in frames]
     served = (time.monotonic() - src.started) * 10  # frames served so far (read while models loaded: then dropped)
