@@ -128,7 +128,7 @@ class PoseTracker:
                                          self.config.keypoint_threshold, SIMILARITIES[self.config.similarity])
         pairs = MATCHERS[self.config.matching](sim, self.config.min_similarity)
         ids = self._assign_ids(len(poses), pairs, track_ids)
-        if self.config.propagated_box == "box" and self._memory:
+        if self.config.box_propagation and self.config.propagated_box == "box" and self._memory:
             poses = self._reanchored(poses, ids, self._memory[-1])
         self._remember(ids, poses)
         self._update_states(ids)

@@ -138,7 +138,7 @@ def _in_box(box, x, y, confident=17):
     ("joints", [90, 0, 130, 110], 17, [90, 0, 130, 110]),  # Xiao et al.'s boxes: never re-anchored
 ])
 def test_a_moved_box_is_re_anchored_on_the_pose_found_in_it(shape, box, confident, expected):
-    tracker = PoseTracker(TrackConfig(memory_frames=8, propagated_box=shape), ShiftPropagator())
+    tracker = PoseTracker(TrackConfig(memory_frames=8, box_propagation=True, propagated_box=shape), ShiftPropagator())
     tracker.update(FRAME, poses_at([100]))  # its box: x 80..120, y -5..105
     tracks = tracker.update(FRAME, _in_box(box, 113, 7, confident))
     assert tracks.track_ids.tolist() == [1]
@@ -146,6 +146,14 @@ def test_a_moved_box_is_re_anchored_on_the_pose_found_in_it(shape, box, confiden
     if shape == "box":  # the next frame's candidate starts from the re-anchored box
         tracker.advance(FRAME)
         np.testing.assert_allclose(tracker.candidate_boxes(0.3).boxes_xyxy, [np.add(expected, [10, 5, 10, 5])])
+
+
+def test_without_box_propagation_a_box_is_never_re_anchored():
+    # the detector's box of the second frame happens to equal the moved one: with no moved boxes in play, it is kept
+    tracker = PoseTracker(TrackConfig(memory_frames=8, propagated_box="box"), ShiftPropagator())
+    tracker.update(FRAME, poses_at([100]))
+    tracks = tracker.update(FRAME, _in_box([90, 0, 130, 110], 113, 7))
+    np.testing.assert_allclose(tracks.poses.boxes_xyxy, [[90, 0, 130, 110]])
 
 
 def test_best_similarity_is_the_best_oks_of_each_id_over_the_memory_frames():
