@@ -94,7 +94,7 @@ def _preset_text(name: str) -> str:
 @click.option("--propagated-box", type=click.Choice(PROPAGATED_BOXES), default=_TRACK.propagated_box,
               show_default=True,
               help="Shape of a propagated box: joints (Xiao et al.: the moved joints' extent + 15 %) or box (the "
-                   "track's last box moved with its joints).")
+                   "track's last box moved with its joints, then re-centred on the pose found in it).")
 @click.option("--smooth", is_flag=True, default=_TRACK.smoothing,
               help="One-Euro smoothing of the keypoints along each track (off).")
 @click.option("--min-track-length", type=click.IntRange(min=1), default=_TRACK.min_track_length, show_default=True,

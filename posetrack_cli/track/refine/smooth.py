@@ -68,11 +68,7 @@ def stretches(t: Tracklet) -> list[slice]:
     centre without any) is off by ``MAX_JUMP`` box heights from the straight continuation of the run's latest step.
     The entry after a break is not judged (the new run has no step yet): a pose on another person for one frame
     ends up in a short run of its own, and a sharp turn starts a new run."""
-    kp = t.keypoints
-    ok = kp[:, :, 2] >= CONFIDENT
-    n = ok.sum(1)
-    centre = np.where(n[:, None] > 0, (kp[:, :, :2] * ok[:, :, None]).sum(1) / np.maximum(n, 1)[:, None], t.centres)
-    heights, frames = t.heights, t.frames
+    centre, heights, frames = t.keypoint_centres(CONFIDENT), t.heights, t.frames
     starts, step = [0], None  # step: px per frame of the latest step inside the current run
     for i in range(1, len(t)):
         dt = float(frames[i] - frames[i - 1])

@@ -23,14 +23,6 @@ MIN_GAIN = 0.4  # share of the summed squared acceleration a repair must remove 
 MIN_SCORE = 0.3  # joints scored lower do not count in a keypoint centre
 
 
-def keypoint_centres(t: Tracklet) -> np.ndarray:
-    """(T, 2) mean of each entry's joints scored at least ``MIN_SCORE`` (box centre when none is)."""
-    ok = t.keypoints[:, :, 2] >= MIN_SCORE
-    n = ok.sum(1)
-    sums = (t.keypoints[:, :, :2] * ok[:, :, None]).sum(1)
-    return np.where(n[:, None] > 0, sums / np.maximum(n, 1)[:, None], t.centres)
-
-
 def _acceleration(p: np.ndarray, frames: np.ndarray) -> np.ndarray:
     """Squared second difference (px/frame^2) at each interior point of ``p`` (T, 2) sampled at ``frames`` (T,)."""
     v = np.diff(p, axis=0) / np.diff(frames)[:, None]
@@ -89,7 +81,7 @@ def repair_pair(a: Tracklet, b: Tracklet) -> tuple[Tracklet, Tracklet, bool]:
     common, ia, ib = np.intersect1d(a.frames, b.frames, return_indices=True)
     if len(common) < 3:
         return a, b, False
-    ca, cb = keypoint_centres(a)[ia], keypoint_centres(b)[ib]
+    ca, cb = a.keypoint_centres(MIN_SCORE)[ia], b.keypoint_centres(MIN_SCORE)[ib]
     heights = (a.heights[ia] + b.heights[ib]) / 2
     close = np.flatnonzero(np.linalg.norm(ca - cb, axis=1) < CLOSE * heights)
     if len(close) == 0:

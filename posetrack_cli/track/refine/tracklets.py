@@ -46,6 +46,13 @@ class Tracklet:
     def centres(self) -> np.ndarray:
         return (self.boxes_xyxy[:, :2] + self.boxes_xyxy[:, 2:]) / 2
 
+    def keypoint_centres(self, min_score: float) -> np.ndarray:
+        """(T, 2) mean of each entry's joints scored at least ``min_score`` (the box centre when none is)."""
+        ok = self.keypoints[:, :, 2] >= min_score
+        n = ok.sum(1)
+        sums = (self.keypoints[:, :, :2] * ok[:, :, None]).sum(1)
+        return np.where(n[:, None] > 0, sums / np.maximum(n, 1)[:, None], self.centres)
+
     def take(self, index) -> Tracklet:
         return Tracklet(self.track_id, *(getattr(self, f)[index] for f in ENTRY_FIELDS))
 
