@@ -114,6 +114,9 @@ class OutputConfig:
     box_threshold: float = 0.5  # people whose box score is below this are left out of PoseTrack exports
 
 
+FLOW_THREAD_SETTINGS = ("auto", "on", "off")  # PipelineConfig.flow_thread
+
+
 @dataclass(frozen=True)
 class PipelineConfig:
     detect: DetectConfig = field(default_factory=DetectConfig)
@@ -126,6 +129,9 @@ class PipelineConfig:
     prefetch: int = 2  # frame batches decoded ahead by a reader thread and written behind by a writer thread, so
     # that decoding and JSON writing overlap the networks; memory grows by ~2 x this x frame_batch frames; 0 = off
     # (it does not change the results, so it is not recorded in the outputs: see pipeline.result_config)
+    flow_thread: str = "auto"  # "on", "off" or "auto": the optical flow into the next frames computed on a worker
+    # thread while the networks run (the same results; a run-only setting). auto: on where that thread has a core to
+    # itself (the networks on a GPU, or PyTorch's threads leaving a CPU core free; RESULTS.md §10)
     time_forwards: bool = False  # time the network forwards for --profile's forward / overhead line: global module
     # hooks on every layer call and, on CUDA, a synchronisation per forward, so only when asked (a run-only setting)
     sequence_fps: float = DEFAULT_SEQUENCE_FPS  # frame rate given to image sequences (a folder stores none; --fps)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 
+from posetrack_cli.config import FLOW_THREAD_SETTINGS
 from posetrack_cli.errors import PosetrackError
 
 
@@ -23,3 +26,20 @@ def resolve_device(name: str = "auto") -> torch.device:
     elif device.type != "cpu":
         raise PosetrackError(f"unsupported device {name!r}: use auto, cpu, cuda or cuda:N")
     return device
+
+
+def cpu_cores() -> int:
+    """The CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def flow_thread_on(setting: str, device: str) -> bool:
+    """``--flow-thread``: ``on``/``off`` as said; ``auto`` is on where the flow's worker thread has a core to itself:
+    the networks run on a GPU (``device`` resolved), or PyTorch's threads leave a CPU core free. Measured on the
+    2-core CPU of RESULTS.md §10 (realtime preset, whole clip): with PyTorch on both cores the thread made the run
+    4-5 % slower; with one PyTorch thread and a core free it made it 2-4 % faster."""
+    if setting not in FLOW_THREAD_SETTINGS:
+        raise PosetrackError(f"unknown --flow-thread {setting!r}: use {', '.join(FLOW_THREAD_SETTINGS)}")
+    if setting != "auto":
+        return setting == "on"
+    return str(device).startswith("cuda") or cpu_cores() > torch.get_num_threads()

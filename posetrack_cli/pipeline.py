@@ -18,7 +18,7 @@ from posetrack_cli.config import DEFAULT_YOLO_WEIGHTS, PipelineConfig, PoseConfi
 from posetrack_cli.detect.base import Detector, keep_plausible
 from posetrack_cli.detect.ensemble import build_detector, fuse
 from posetrack_cli.detect.yolo import local_yolo_weights
-from posetrack_cli.device import resolve_device
+from posetrack_cli.device import flow_thread_on, resolve_device
 from posetrack_cli.export import native, write_extra_formats
 from posetrack_cli.geometry import box_areas, oks_nms
 from posetrack_cli.io.background import BackgroundWriter, prefetch
@@ -205,17 +205,18 @@ def track_video(info: VideoInfo, stages: Stages, stream: native.JsonlStream, pro
     tracker = stages.new_tracker()
     smoother = KeypointSmoother(fps=info.fps) if cfg.track.smoothing else None
     batch_size = one_at_a_time(cfg) or cfg.frame_batch
+    look_ahead = flow_thread_on(cfg.flow_thread, str(resolve_device(cfg.device)))
     done, last_time = 0, -1.0
     clock = ForwardClock()
     writer = BackgroundWriter(stream.write, cfg.prefetch * batch_size)
     try:
         timing = clock.attached(stages.detector, stages.estimator) if cfg.time_forwards else contextlib.nullcontext()
         with timing, writer, \
-                contextlib.closing(_batches(info, batch_size, _stop(cfg.max_frames, stop), profile, cfg.prefetch,
-                                          start)) as batches:
-            for batch in batches:
+                contextlib.closing(_batches(info, batch_size, _stop(cfg.max_frames, stop), profile,
+                                          _decode_ahead(cfg.prefetch, look_ahead), start)) as batches:
+            for batch, upcoming in _with_next(batches, look_ahead):
                 results = track_batch(stages, tracker, smoother, info, batch, profile, appearance,
-                                      run_detector=(done + start) % cfg.detect.every == 0)
+                                      run_detector=(done + start) % cfg.detect.every == 0, upcoming=upcoming)
                 t = time.perf_counter()
                 for result in results:
                     writer.submit(result)
@@ -227,7 +228,33 @@ def track_video(info: VideoInfo, stages: Stages, stream: native.JsonlStream, pro
         profile.add("write", t)  # the writer's last frames
     finally:
         profile.forward += clock.seconds
+        tracker.close()
     return done, last_time
+
+
+def _decode_ahead(prefetch: int, look_ahead: bool) -> int:
+    """Batches the reader decodes ahead: with the flow thread the loop holds the next batch besides the current one
+    (its flow is computed meanwhile), so the reader decodes one batch less: as many frames in flight as ``prefetch``
+    says (at least one batch ahead while prefetch is on)."""
+    return max(prefetch - 1, min(prefetch, 1)) if look_ahead else prefetch
+
+
+def _with_next(batches: Iterator[list[Frame]], look_ahead: bool) -> Iterator[tuple[list[Frame], list[Frame]]]:
+    """(batch, the next batch) pairs; the next is [] at the end, and always without ``look_ahead``. A reader error
+    met while looking ahead is raised after the batch in hand has been handed out (its frames are kept)."""
+    batch = next(batches, None)
+    while batch is not None:
+        if not look_ahead:
+            yield batch, []
+            batch = next(batches, None)
+            continue
+        try:
+            following = next(batches, None)
+        except Exception:
+            yield batch, []
+            raise
+        yield batch, following or []
+        batch = following
 
 
 def one_at_a_time(config: PipelineConfig) -> int:
@@ -238,13 +265,18 @@ def one_at_a_time(config: PipelineConfig) -> int:
 
 def track_batch(stages: Stages, tracker: PoseTracker, smoother: KeypointSmoother | None, info: VideoInfo,
                 batch: list[Frame], profile: Profile, appearance: AppearanceBank | None = None,
-                run_detector: bool = True) -> list[FrameResult]:
+                run_detector: bool = True, upcoming: list[Frame] = ()) -> list[FrameResult]:
     """Detect (unless ``run_detector`` is off: moved boxes only), estimate poses, OKS-NMS and track one batch of
-    frames; ``appearance`` gathers the tracks' colour histograms for the refinement pass."""
+    frames; ``appearance`` gathers the tracks' colour histograms for the refinement pass. ``upcoming``: the frames of
+    the next batch, whose optical flow (and this batch's) a worker thread computes meanwhile (same tracks)."""
     cfg = stages.config
     t = time.perf_counter()
+    if upcoming:
+        tracker.prepare([f.image for f in batch])  # the flows into this batch run during its detection and pose
     dets = detect_frames(stages, tracker, info, batch, run_detector)
     t = profile.add("detect", t)
+    if upcoming:
+        tracker.prepare([f.image for f in upcoming])  # and into the next batch (box propagation: during this pose)
     poses = stages.estimator.estimate([f.image for f in batch], dets)
     t = profile.add("pose", t)
     poses = [suppress_poses(p, cfg.pose.min_pose_score, cfg.pose.oks_nms) for p in poses]
@@ -346,8 +378,8 @@ def refine_stream(stream: native.Stream, path: Path, config: PipelineConfig,
     return native.read_stream(path)
 
 
-RUN_ONLY_FIELDS = ("prefetch", "time_forwards", "offline")  # settings that change how fast a run is (or whether it
-# may download weights), never its results: the models that ran are recorded under ``models``
+RUN_ONLY_FIELDS = ("prefetch", "flow_thread", "time_forwards", "offline")  # settings that change how fast a run is
+# (or whether it may download weights), never its results: the models that ran are recorded under ``models``
 
 
 OMITTED_AT_DEFAULT = {("detect", "every"): 1}  # settings added later, recorded only when changed: the outputs of

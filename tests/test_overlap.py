@@ -36,29 +36,33 @@ def stages():
 def _no_leaked_threads():
     yield
     deadline = time.monotonic() + 2.0
-    names = ("posetrack-prefetch", "posetrack-writer")
+    names = ("posetrack-prefetch", "posetrack-writer", "posetrack-flow")
     while any(t.name in names for t in threading.enumerate()) and time.monotonic() < deadline:
         time.sleep(0.01)
     assert not [t.name for t in threading.enumerate() if t.name in names]
 
 
-def with_prefetch(stages, depth: int):
-    return dataclasses.replace(stages, config=FAST.with_(prefetch=depth))
+def with_prefetch(stages, depth: int, flow_thread: str = "off"):
+    return dataclasses.replace(stages, config=FAST.with_(prefetch=depth, flow_thread=flow_thread))
 
 
-def test_prefetch_gives_the_same_bytes_as_no_prefetch(stages, tmp_path):
-    """The first 6 frames of the real clip, 3 batches of 2: the stream and the final JSON are byte-identical for
-    queue depths 0 (off), 1 (the reader blocks on a full queue) and 3 (``prefetch`` is not recorded)."""
+@pytest.mark.parametrize("track", [{}, {"box_propagation": True, "propagated_box": "box"}])
+def test_prefetch_gives_the_same_bytes_as_no_prefetch(stages, tmp_path, track):
+    """The first 6 frames of the real clip, 3 batches of 2 (or one at a time, with box propagation: the flow into
+    the next frame runs during this frame's pose): the stream and the final JSON are byte-identical for queue depths
+    0 (off), 1 (the reader blocks on a full queue) and 3, each without and with the flow thread (neither setting is
+    recorded)."""
     texts = {}
-    for depth in (0, 1, 3):
-        out = tmp_path / f"d{depth}" / "tracks.json"
-        result = run_video(EXAMPLE_CLIP, out, with_prefetch(stages, depth))
+    for depth, flow_thread in [(0, "off"), (0, "on"), (1, "on"), (3, "on"), (3, "off")]:
+        out = tmp_path / f"d{depth}{flow_thread}" / "tracks.json"
+        config = FAST.with_(prefetch=depth, flow_thread=flow_thread, track=dataclasses.replace(FAST.track, **track))
+        result = run_video(EXAMPLE_CLIP, out, dataclasses.replace(stages, config=config))
         assert result.frames == 6 and result.people > 6
-        texts[depth] = [out.with_suffix(".jsonl").read_text(), out.read_text()]
-        assert all('"prefetch"' not in text for text in texts[depth])
-    assert texts[0][0].count('"type":"frame"') == 6
-    for depth in (1, 3):
-        assert texts[depth] == texts[0]
+        texts[depth, flow_thread] = [out.with_suffix(".jsonl").read_text(), out.read_text()]
+        assert all('"prefetch"' not in text and "flow_thread" not in text for text in texts[depth, flow_thread])
+    assert texts[0, "off"][0].count('"type":"frame"') == 6
+    for key in texts:
+        assert texts[key] == texts[0, "off"], key
 
 
 def frames_then(exc: BaseException, n: int):
@@ -73,14 +77,15 @@ def frames_then(exc: BaseException, n: int):
     return frames
 
 
-@pytest.mark.parametrize("depth", [0, 2])
-def test_reader_error_is_raised_in_the_loop_as_without_prefetch(stages, tmp_path, monkeypatch, depth):
+@pytest.mark.parametrize("depth,flow_thread", [(0, "off"), (2, "off"), (2, "on")])
+def test_reader_error_is_raised_in_the_loop_as_without_prefetch(stages, tmp_path, monkeypatch, depth, flow_thread):
     """Decoding fails at frame 3 (in the reader thread with prefetch): the same error in the loop, after the
-    same finished frames (the first batch; frame 2 waits for its batch, as without prefetch)."""
+    same finished frames (the first batch; frame 2 waits for its batch, as without prefetch; with the flow thread
+    the error met while looking ahead comes after the batch in hand is finished)."""
     monkeypatch.setattr(pipeline, "iter_timed_frames", frames_then(InputError("clip.avi: broken at frame 3"), 3))
     out = tmp_path / "t.jsonl"
     with native.JsonlStream(out, {}) as stream, pytest.raises(InputError, match="^clip.avi: broken at frame 3$"):
-        track_video(probe(EXAMPLE_CLIP), with_prefetch(stages, depth), stream, Profile())
+        track_video(probe(EXAMPLE_CLIP), with_prefetch(stages, depth, flow_thread), stream, Profile())
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [d["frame_index"] for d in lines if d["type"] == "frame"] == [0, 1]
 
@@ -88,7 +93,7 @@ def test_reader_error_is_raised_in_the_loop_as_without_prefetch(stages, tmp_path
 @pytest.mark.parametrize("stop", [KeyboardInterrupt, SystemExit])
 def test_a_stopped_loop_keeps_every_finished_frame(stages, tmp_path, stop):
     """Ctrl-C (or SIGTERM, raised as a BaseException by the CLI) after the second batch: the writer thread is
-    drained, so the stream holds frames 0-3 in order, and the reader thread is stopped."""
+    drained, so the stream holds frames 0-3 in order, and the reader and flow threads are stopped."""
     seen = []
 
     def on_frames(n):
@@ -98,7 +103,7 @@ def test_a_stopped_loop_keeps_every_finished_frame(stages, tmp_path, stop):
 
     out = tmp_path / "t.jsonl"
     with native.JsonlStream(out, {}) as stream, pytest.raises(stop):
-        track_video(probe(EXAMPLE_CLIP), with_prefetch(stages, 3), stream, Profile(), on_frames)
+        track_video(probe(EXAMPLE_CLIP), with_prefetch(stages, 3, "on"), stream, Profile(), on_frames)
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [d["frame_index"] for d in lines if d["type"] == "frame"] == [0, 1, 2, 3]
 

@@ -14,8 +14,8 @@ from posetrack_cli.cli.progress import DownloadBar, FrameBar, VideoBars
 from posetrack_cli.cli.refine import refine_config, refine_options
 from posetrack_cli.cli.report import echo_report
 from posetrack_cli.cli.summary import format_summary
-from posetrack_cli.config import (PRESETS, DetectConfig, LiveConfig, OutputConfig, PipelineConfig, PoseConfig,
-                                  TrackConfig)
+from posetrack_cli.config import (FLOW_THREAD_SETTINGS, PRESETS, DetectConfig, LiveConfig, OutputConfig,
+                                  PipelineConfig, PoseConfig, TrackConfig)
 from posetrack_cli.errors import InputError, PosetrackError
 from posetrack_cli.export import FORMAT_NAMES
 from posetrack_cli.io.sources import INPUT_TYPES, input_kind
@@ -55,7 +55,7 @@ def build_config(opts: dict) -> PipelineConfig:
     pose = pose_config(opts, crop_size=opts["crop_size"])
     return PipelineConfig(detect, pose, track, output, device=opts["device"],
                           frame_batch=opts["frame_batch"], max_frames=opts["max_frames"], prefetch=opts["prefetch"],
-                          sequence_fps=opts["fps"], offline=opts["offline"])
+                          flow_thread=opts["flow_thread"], sequence_fps=opts["fps"], offline=opts["offline"])
 
 
 def _preset_text(name: str) -> str:
@@ -77,6 +77,9 @@ def _preset_text(name: str) -> str:
               help="Frames sent through the networks together.")
 @click.option("--prefetch", type=click.IntRange(min=0), default=_PIPELINE.prefetch, show_default=True,
               help="Frame batches decoded ahead / written behind in background threads (0 = off).")
+@click.option("--flow-thread", type=click.Choice(FLOW_THREAD_SETTINGS), default=_PIPELINE.flow_thread,
+              show_default=True, help="Optical flow of the next frames on a worker thread while the networks run "
+              "(same results); auto: on when it has a core to itself (GPU, or a CPU core PyTorch leaves free).")
 @click.option("--memory-frames", type=click.IntRange(min=1), default=_TRACK.memory_frames, show_default=True,
               help="Frames of tracking memory (MDPN 8).")
 @click.option("--matching", type=click.Choice(list(MATCHERS)), default=_TRACK.matching, show_default=True,

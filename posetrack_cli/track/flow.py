@@ -8,6 +8,9 @@ Farneback) and sampled bilinearly at the points. Coordinates follow ``cv2.resize
 from __future__ import annotations
 
 import logging
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Sequence
 
 import cv2
 import numpy as np
@@ -85,31 +88,72 @@ class FlowPropagator:
         self.method = method
         self.scale = float(scale)
         self.check = check
-        self._dis = cv2.DISOpticalFlow_create(DIS_PRESET) if method == "dis" else None
+        self._dis = self._new_dis()
+        self._worker: ThreadPoolExecutor | None = None  # computes prepared flows (``prepare``), with its own DIS
+        self._worker_dis = None
+        self._worker_prev: np.ndarray | None = None  # the worker's latest gray frame
         self.reset()
+
+    def _new_dis(self):
+        return cv2.DISOpticalFlow_create(DIS_PRESET) if self.method == "dis" else None
 
     def reset(self) -> None:
         self._prev: np.ndarray | None = None
         self.flow: np.ndarray | None = None  # (H, W, 2) float32, previous -> current frame, scaled pixels
         self.trusted = True  # False when ``check`` found the latest flow unreliable
+        self._ahead: deque[tuple[np.ndarray, Future]] = deque()  # (frame, future (gray, flow, trusted)), in order
 
-    def _compute(self, prev: np.ndarray, cur: np.ndarray) -> np.ndarray:
-        if self._dis is not None:
-            return self._dis.calc(prev, cur, None)
+    def _compute(self, prev: np.ndarray, cur: np.ndarray, dis) -> np.ndarray:
+        if dis is not None:
+            return dis.calc(prev, cur, None)
         return cv2.calcOpticalFlowFarneback(prev, cur, None, **FARNEBACK_PARAMS)
 
-    def advance(self, frame_bgr: np.ndarray) -> None:
-        """Take the next frame; the flow from the previous one is computed here, once."""
+    def _pair(self, prev: np.ndarray | None, gray: np.ndarray, dis) -> tuple[np.ndarray | None, bool]:
+        """(flow, trusted) from ``prev`` to ``gray``; (None, True) for a first frame or a new frame size."""
+        if prev is None or prev.shape != gray.shape:
+            return None, True
+        flow = self._compute(prev, gray, dis)
+        return flow, not self.check or flow_trusted(prev, gray, flow)
+
+    def prepare(self, frames_bgr: Sequence[np.ndarray]) -> None:
+        """Start the flow into each of ``frames_bgr`` (frames that ``advance`` will take next, in this order) on a
+        worker thread, so that it runs while the caller does other work (the pose network); ``advance`` then takes
+        it instead of computing it. The same flows either way; a frame already prepared is skipped."""
+        for frame in frames_bgr:
+            if any(f is frame for f, _ in self._ahead):
+                continue
+            if self._worker is None:
+                self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="posetrack-flow")
+                self._worker_dis = self._new_dis()
+            prev = None if self._ahead else self._prev  # None: the worker's previous frame
+            self._ahead.append((frame, self._worker.submit(self._flow_into, frame, prev, not self._ahead)))
+
+    def close(self) -> None:
+        """Stop the worker thread of ``prepare`` (after its current flow); ``prepare`` starts a new one."""
+        if self._worker is not None:
+            self._worker.shutdown(wait=True, cancel_futures=True)
+            self._worker = None
+        self._ahead.clear()
+
+    def _flow_into(self, frame_bgr: np.ndarray, prev: np.ndarray | None, first: bool):
+        """On the worker, in order: the gray frame and the flow into it from ``prev`` (the first of a run of prepared
+        frames) or from the frame prepared before it."""
         gray = to_gray(frame_bgr, self.scale)
-        if self._prev is not None and self._prev.shape == gray.shape:
-            self.flow = self._compute(self._prev, gray)
-            self.trusted = not self.check or flow_trusted(self._prev, gray, self.flow)
+        prev = prev if first else self._worker_prev
+        self._worker_prev = gray
+        return (gray, *self._pair(prev, gray, self._worker_dis))
+
+    def advance(self, frame_bgr: np.ndarray) -> None:
+        """Take the next frame; the flow from the previous one is computed here, once (or was, by ``prepare``)."""
+        if self._ahead and self._ahead[0][0] is frame_bgr:
+            gray, flow, trusted = self._ahead.popleft()[1].result()
         else:
-            self.trusted = True
-            if self._prev is not None:
-                log.warning("frame size changed from %s to %s: flow restarts", self._prev.shape, gray.shape)
-            self.flow = None
-        self._prev = gray
+            self._ahead.clear()  # frames were skipped: what was prepared does not follow this frame
+            gray = to_gray(frame_bgr, self.scale)
+            flow, trusted = self._pair(self._prev, gray, self._dis)
+        if self._prev is not None and self._prev.shape != gray.shape:
+            log.warning("frame size changed from %s to %s: flow restarts", self._prev.shape, gray.shape)
+        self.flow, self.trusted, self._prev = flow, trusted, gray
 
     def move(self, points_xy: np.ndarray) -> np.ndarray:
         """(N, 2) previous-frame pixels -> (N, 2) current-frame pixels (unchanged before the second frame)."""

@@ -99,6 +99,19 @@ class PoseTracker:
         self._frame = 0  # frames updated so far
         self._seen: dict[int, tuple] = {}  # track id -> (frame, box centre x, y, velocity x, y) at its last detection
 
+    def prepare(self, frames_bgr: list[np.ndarray]) -> None:
+        """Let the motion model start on frames that ``advance``/``update`` will take next, in their order, while the
+        caller does other work (``FlowPropagator.prepare``: the flow on a worker thread); the same tracks either way."""
+        prepare = getattr(self.propagator, "prepare", None)
+        if prepare is not None:
+            prepare(frames_bgr)
+
+    def close(self) -> None:
+        """Stop the motion model's worker thread, if it has one (``prepare``)."""
+        close = getattr(self.propagator, "close", None)
+        if close is not None:
+            close()
+
     def advance(self, frame_bgr: np.ndarray) -> None:
         """Move the remembered poses into ``frame_bgr`` (once per frame; ``update`` does it when not done yet)."""
         if not self._advanced:

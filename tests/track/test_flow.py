@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import cv2
 import numpy as np
 import pytest
@@ -55,6 +57,42 @@ def test_flow_moves_points_with_the_scene(method):
     assert np.abs(moved - (pts + [6.0, -4.0])).max() < 0.5
     prop.reset()
     assert prop.flow is None
+
+
+@pytest.mark.parametrize("method", FLOW_METHODS)
+def test_prepared_flows_equal_the_flows_computed_in_advance(method):
+    # A texture panning 3 px a frame, a black frame (the check refuses it) and a frame size change; the second
+    # propagator is handed its frames ahead in runs of 3, and a skipped frame discards what was prepared after it.
+    frames = [_texture((3 * k, -k)) for k in range(7)]
+    frames[4] = np.zeros_like(frames[4])
+    frames.append(np.zeros((100, 120, 3), np.uint8))
+    frames.append(cv2.resize(frames[0], (120, 100)))
+    plain, ahead = FlowPropagator(method, 0.5, check=True), FlowPropagator(method, 0.5, check=True)
+    trusted = []
+    for k, frame in enumerate(frames):
+        if k % 3 == 0:
+            ahead.prepare(frames[k:k + 3])
+        plain.advance(frame)
+        ahead.advance(frame)
+        trusted.append(ahead.trusted)
+        assert ahead.trusted == plain.trusted, k
+        assert (ahead.flow is None) == (plain.flow is None) == (k in (0, 7)), k
+        if plain.flow is not None:
+            np.testing.assert_array_equal(ahead.flow, plain.flow)
+    # into and out of the black frame refused; the new size restarts the flow; out of the black small frame refused
+    assert trusted == [True, True, True, True, False, False, True, True, False]
+    ahead.close()
+    # new propagators: OpenCV's DIS gives slightly other flows once it has seen another frame size
+    plain, ahead = FlowPropagator(method, 0.5, check=True), FlowPropagator(method, 0.5, check=True)
+    for prop in (plain, ahead):
+        prop.advance(frames[0])
+    ahead.prepare(frames[1:3])  # frames 1 and 2 prepared, frame 2 taken first: the flow is from frame 0, as plain's
+    plain.advance(frames[2])
+    ahead.advance(frames[2])
+    np.testing.assert_array_equal(ahead.flow, plain.flow)
+    assert np.abs(ahead.move(np.array([[160.0, 120.0]])) - [166.0, 118.0]).max() < 0.5
+    ahead.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("posetrack-flow")]
 
 
 def test_frame_size_change_restarts_flow():
