@@ -11,6 +11,12 @@ video whose every frame pair is trusted this changes nothing; where one is not, 
 where the broken flow points, so people keep their id across short blackouts. The same holds for a single pose whose
 flow is far from its track's velocity (``MAX_FLOW_DEVIATION``): an occluder sweeping over a person carries the flow
 with it.
+
+A blind frame (nobody seen in it, and its flow not trusted: a black frame of a camera glitch) does not push the
+oldest remembered frame out, up to ``memory_frames`` blind frames in a row: of that frame only the last sightings of
+tracks are kept (tracks no later remembered frame has), still moving on their velocity. So a blackout does not by
+itself push a person out of memory, and no track gains older poses to be matched with. Where every frame's flow is
+trusted, as without the check, nothing changes.
 """
 
 from __future__ import annotations
@@ -98,6 +104,7 @@ class PoseTracker:
         self.states: dict[int, TrackState] = {}
         self._frame = 0  # frames updated so far
         self._seen: dict[int, tuple] = {}  # track id -> (frame, box centre x, y, velocity x, y) at its last detection
+        self._skipped = 0  # blind frames of the current run (nobody seen, the flow not trusted) kept out of memory
 
     def prepare(self, frames_bgr: list[np.ndarray]) -> None:
         """Let the motion model start on frames that ``advance``/``update`` will take next, in their order, while the
@@ -143,7 +150,13 @@ class PoseTracker:
         ids = self._assign_ids(len(poses), pairs, track_ids)
         if self.config.box_propagation and self.config.propagated_box == "box" and self._memory:
             poses = self._reanchored(poses, ids, self._memory[-1])
-        self._remember(ids, poses)
+        blind = len(poses) == 0 and not getattr(self.propagator, "trusted", True)
+        if blind and self._skipped < self._memory.maxlen and len(self._memory) == self._memory.maxlen:
+            self._keep_last_sightings(self._skipped)  # the frame an empty one would push out (none is pushed)
+            self._skipped += 1
+        else:
+            self._skipped = self._skipped if blind else 0
+            self._remember(ids, poses)
         self._update_states(ids)
         self._frame += 1
         return Tracks(poses, ids, np.arange(len(poses)))
@@ -170,6 +183,17 @@ class PoseTracker:
             return poses
         return Poses(boxes.astype(poses.boxes_xyxy.dtype), poses.box_scores, poses.keypoints, poses.scores,
                      poses.skeleton)
+
+    def _keep_last_sightings(self, i: int) -> None:
+        """Of remembered frame ``i``, keep only the poses of tracks that no later remembered frame has: their last
+        sightings (a blind frame takes no place in the memory, but older sightings of a track seen since are dropped
+        as the papers' window would drop them, so no track gains more remembered poses to match with)."""
+        memory = list(self._memory)
+        later = {tid for m in memory[i + 1:] for tid in m.track_ids.tolist()}
+        m = memory[i]
+        keep = np.array([tid not in later for tid in m.track_ids.tolist()], bool)
+        self._memory[i] = _Remembered(m.track_ids[keep], m.keypoints[keep], m.areas[keep], m.scores[keep],
+                                      m.boxes_xyxy[keep], m.velocity[keep])
 
     def _propagate_memory(self, frame_bgr: np.ndarray) -> None:
         """Move every remembered keypoint into the new frame: one ``move`` call for all memory frames (points move

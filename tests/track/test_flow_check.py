@@ -124,3 +124,25 @@ def test_a_pose_whose_flow_runs_off_is_moved_on_its_velocity():
     ids = [blind.update(frame, Poses.empty() if 5 <= k <= 10 else _person(100 + 6 * k)).track_ids.tolist()
            for k in range(14)]
     assert sum(ids, []) == [1] * 5 + [2] * 3
+
+
+def _ids_across_blackout(black: range, honour: bool = True) -> list[int]:
+    """A person walks right 6 px/frame; the frames in ``black`` have nobody and (with ``honour``) untrusted flow."""
+    tracker = PoseTracker(TrackConfig(memory_frames=8), ScriptedFlow((6.0, 0.0), set(black) | {black.stop},
+                                                                    (6.0, 0.0), honour=honour))
+    frame, ids = np.zeros((10, 10, 3), np.uint8), []
+    for k in range(black.stop + 3):
+        ids += tracker.update(frame, Poses.empty() if k in black else _person(100 + 6 * k)).track_ids.tolist()
+    return ids
+
+
+def test_blind_frames_do_not_use_up_the_memory():
+    # 10 black frames: the person was last seen 11 frames before they come back, beyond the 8 frames of memory, but
+    # only 1 frame of memory in which the camera saw something: the id holds
+    assert _ids_across_blackout(range(2, 12)) == [1] * 5
+    # frames with nobody whose flow is trusted (an empty but real scene) count as memory, as in the papers' tracker
+    assert _ids_across_blackout(range(2, 12), honour=False) == [1, 1, 2, 2, 2]
+    # up to 8 blind frames in a row are skipped, then they count: after 15 black frames the last frame the person was
+    # seen in is the 8th remembered one (with 7 blind ones), after 16 it has left the memory
+    assert _ids_across_blackout(range(2, 17)) == [1] * 5
+    assert _ids_across_blackout(range(2, 18)) == [1, 1, 2, 2, 2]
