@@ -36,8 +36,8 @@ def cpu_cores() -> int:
 def flow_thread_on(setting: str, device: str) -> bool:
     """``--flow-thread``: ``on``/``off`` as said; ``auto`` is on where the flow's worker thread has a core to itself:
     the networks run on a GPU (``device`` resolved), or PyTorch's threads leave a CPU core free. Measured on the
-    2-core CPU of RESULTS.md §10 (realtime preset, whole clip): with PyTorch on both cores the thread made the run
-    4-5 % slower; with one PyTorch thread and a core free it made it 2-4 % faster."""
+    2-core CPU of RESULTS.md §10 (realtime preset, whole clip): with PyTorch on both cores the thread gained nothing
+    (and lost 4-5 % in an earlier run); with one PyTorch thread and a core free it made the run 3-5 % faster."""
     if setting not in FLOW_THREAD_SETTINGS:
         raise PosetrackError(f"unknown --flow-thread {setting!r}: use {', '.join(FLOW_THREAD_SETTINGS)}")
     if setting != "auto":
