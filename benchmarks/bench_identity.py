@@ -239,6 +239,13 @@ def main(argv: list[str] | None = None) -> int:
                             bank.histograms())
     seconds = time.perf_counter() - start
     print(f"\nrefine pass on the {args.frames}-frame clean run: {seconds:.3f} s ({refined.stats})")
+    plain = refine_tracks(online, fps, replace(RefineConfig(), lean_scores=False), poses[0].skeleton,
+                          TrackConfig().min_track_length, bank.histograms())
+    leaned = np.concatenate([r.tracks.poses.keypoints[:, :, 2].ravel() for r in refined.results])
+    unleaned = np.concatenate([r.tracks.poses.keypoints[:, :, 2].ravel() for r in plain.results])
+    print(f"joint scores leaned on their neighbours: of {leaned.size} joints, {int((unleaned < 0.3).sum())} scored "
+          f"under 0.3, {int((leaned > unleaned).sum())} raised, {int(((leaned >= 0.3) & (unleaned < 0.3)).sum())} to "
+          f">= 0.3, {int(((leaned >= 0.4) & (unleaned < 0.4)).sum())} to >= 0.4 (PoseTrack exports)")
     jitters = {}
     for name, joints in (("all joints", slice(None)), ("shoulders and hips", TORSO)):
         raw, smooth = jitter(online, joints), jitter(refined.results, joints)

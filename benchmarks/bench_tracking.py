@@ -227,6 +227,7 @@ def configurations(flow: str) -> list[tuple[str, TrackConfig, OutputConfig, Refi
         ("no export thresholds", mdpn, OutputConfig(), None),
         ("MDPN + refine (default)", mdpn, paper, RefineConfig()),
         ("MDPN + refine, no smoothing", mdpn, paper, RefineConfig(smooth_cutoff_hz=0)),
+        ("MDPN + refine, scores not leaned", mdpn, paper, RefineConfig(lean_scores=False)),
         ("MDPN + refine, smoothing only", mdpn, paper, RefineConfig(max_gap_s=0, fill_gap=0)),
     ]
 

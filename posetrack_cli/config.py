@@ -102,6 +102,8 @@ class RefineConfig:
     # and evaluators can drop them)
     smooth_cutoff_hz: float = 1.5  # keypoint smoothing cutoff in Hz (zero-phase, confidence-weighted; confident joints
     # move at most 0.04 box heights, track.refine.smooth); lower smooths more; 0 = none (benchmarks/RESULTS.md §11)
+    lean_scores: bool = True  # with smoothing, a joint scored under 0.3 (placed by its neighbours in time) takes their
+    # mean score when higher (track.refine.smooth.leaned_scores; benchmarks/RESULTS.md §11 session 10)
 
 
 @dataclass(frozen=True)

@@ -77,7 +77,7 @@ def test_refined_outputs(tmp_path):
     assert not (tmp_path / "t.refined.jsonl").exists()
     out = json.loads((tmp_path / "t.json").read_text())
     assert out["refine"] == {"enabled": True, "repair_swaps": True, "max_gap_s": 2.0, "max_join_cost": 2.0, "fill_gap": 10,
-                             "interpolated_score": 0.5, "smooth_cutoff_hz": 1.5}
+                             "interpolated_score": 0.5, "smooth_cutoff_hz": 1.5, "lean_scores": True}
     assert stats["refine"] == {"tracklets": 3, "swaps": 0, "dropped": 0, "joins": 1, "tracks": 2, "filled": 7}
     ids = [sorted(p["track_id"] for p in f["people"]) for f in out["frames"]]
     assert ids == [[1, 3]] * 40  # the walker is id 1 throughout; the gaps (6 + 1 frames) are filled
@@ -93,11 +93,12 @@ def test_refined_outputs(tmp_path):
 def test_refine_command_on_an_existing_stream(tmp_path):
     _stream(tmp_path / "t.jsonl", _config(False))
     result = CliRunner().invoke(main, ["refine", str(tmp_path / "t.jsonl"), "--out", str(tmp_path / "r.json"),
-                                       "--format", "native,mot", "--fill-gap", "0"])
+                                       "--format", "native,mot", "--fill-gap", "0", "--no-lean-scores"])
     assert result.exit_code == 0, result.output
     assert "2 tracks" in result.output and "1 joins, 0 filled" in result.output
     out = json.loads((tmp_path / "r.json").read_text())
     assert out["refine"]["fill_gap"] == 0 and (tmp_path / "r.mot.txt").exists()
+    assert out["refine"]["lean_scores"] is False
     assert sum(len(f["people"]) for f in out["frames"]) == 34 + 39  # nothing filled
 
 

@@ -38,6 +38,10 @@ def refine_options(command):
         click.option("--smooth-cutoff", type=click.FloatRange(min=0), default=_REFINE.smooth_cutoff_hz,
                      show_default=True,
                      help="Hz: zero-phase, confidence-weighted keypoint smoothing cutoff (0 = none)."),
+        click.option("--lean-scores/--no-lean-scores", "lean_scores", default=_REFINE.lean_scores,
+                     show_default=True,
+                     help="With smoothing, a low-score joint (placed by its neighbours in time) takes their mean "
+                          "score when higher. --no-lean-scores: smoothing moves joints and leaves every score."),
         click.option("--flow-check/--no-flow-check", "flow_check", default=_TRACK.flow_check, show_default=True,
                      help="Refuse optical flow that does not explain the next frame (black frame, cut): remembered "
                           "poses move on their own velocity instead."),
@@ -51,7 +55,8 @@ def refine_config(opts: dict) -> RefineConfig:
     """The refinement options (removed from ``opts``) as a RefineConfig."""
     return RefineConfig(enabled=opts.pop("refine"), repair_swaps=opts.pop("repair_swaps"),
                         max_gap_s=opts.pop("max_gap"), fill_gap=opts.pop("fill_gap"),
-                        smooth_cutoff_hz=opts.pop("smooth_cutoff"), max_join_cost=_REFINE.max_join_cost,
+                        smooth_cutoff_hz=opts.pop("smooth_cutoff"), lean_scores=opts.pop("lean_scores"),
+                        max_join_cost=_REFINE.max_join_cost,
                         interpolated_score=_REFINE.interpolated_score)
 
 

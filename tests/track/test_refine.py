@@ -13,7 +13,7 @@ from posetrack_cli.config import RefineConfig
 from posetrack_cli.records import COCO17
 from posetrack_cli.track.refine import refine_tracks
 from posetrack_cli.track.refine.fill import fill_gaps
-from posetrack_cli.track.refine.smooth import local_linear, sigma_for_cutoff, smooth_track, stretches
+from posetrack_cli.track.refine.smooth import leaned_scores, local_linear, sigma_for_cutoff, smooth_track, stretches
 from posetrack_cli.track.refine.stitch import hellinger, join_cost, solve_joins, stitch, velocity
 
 
@@ -119,6 +119,29 @@ def test_low_confidence_joints_lean_on_their_neighbours():
     assert abs(smoothed.keypoints[10, 0, 0] - truth) < 0.2
     assert np.allclose(smoothed.keypoints[:, 5:, :2], t.keypoints[:, 5:, :2])  # confident straight motion kept
     assert np.array_equal(smoothed.keypoints[:, :, 2], t.keypoints[:, :, 2])  # scores untouched
+    leaned = smooth_track(t, FPS, 2.5, lean_scores=True)
+    assert np.allclose(leaned.keypoints[:, :, :2], smoothed.keypoints[:, :, :2])  # the same places
+    # the nose of frame 10, placed by its neighbours (all scored 0.9), takes their score; the rest keep theirs
+    assert leaned.keypoints[10, 0, 2] == pytest.approx(0.9)
+    others = np.ones(leaned.keypoints.shape[:2], bool)
+    others[10, 0] = False
+    assert np.array_equal(leaned.keypoints[:, :, 2][others], t.keypoints[:, :, 2][others])
+
+
+def test_leaned_scores_by_hand():
+    times, sigma = np.array([0.0, 0.1, 0.2, 1.0]), 0.1
+    # joint 0: 0.9, 0.1, 0.7, 0.5: the middle one (< 0.3) takes the mean of its neighbours 0.1 s away on either side
+    # (equal weights exp(-0.5); the entry 0.9 s away is beyond 3 sigma): (0.9 + 0.7) / 2 = 0.8. The others are >= 0.3
+    # and keep theirs.
+    # joint 1: 0.1, 0.2, 0.1, 0.1: the first takes (0.2 e^-0.5 + 0.1 e^-2) / (e^-0.5 + e^-2) = 0.18176 (higher); the
+    # second keeps 0.2 (its neighbours' 0.1 is lower); the last has no neighbour within 3 sigma and keeps 0.1.
+    scores = np.array([[0.9, 0.1], [0.1, 0.2], [0.7, 0.1], [0.5, 0.1]])
+    out = leaned_scores(times, scores, sigma)
+    first = (0.2 * math.exp(-0.5) + 0.1 * math.exp(-2)) / (math.exp(-0.5) + math.exp(-2))
+    assert out[:, 0].tolist() == pytest.approx([0.9, 0.8, 0.7, 0.5])
+    assert out[:, 1].tolist() == pytest.approx([first, 0.2, (0.2 * math.exp(-0.5) + 0.1 * math.exp(-2))
+                                                / (math.exp(-0.5) + math.exp(-2)), 0.1])
+    assert first == pytest.approx(0.18176, abs=1e-5)
 
 
 
@@ -200,3 +223,17 @@ def test_gaps_are_filled_between_the_smoothed_entries():
     assert nose[11] == pytest.approx(nose[9] + 2 * (nose[12] - nose[9]) / 3)
     raw9, raw12 = t.keypoints[9, 0, 0], t.keypoints[10, 0, 0]  # rows 9 and 10 hold frames 9 and 12
     assert abs(nose[9] - raw9) > 0.1 and abs(nose[12] - raw12) > 0.1  # the ends were smoothed
+
+
+def test_leaned_scores_in_blocks_equal_the_whole_formula():
+    # 700 entries (more than one block of 256), some frames missing: the dense Gaussian formula written out
+    rng = np.random.default_rng(3)
+    times = np.sort(rng.choice(900, 700, replace=False)) / 25.0
+    scores, sigma = rng.random((700, 4)), sigma_for_cutoff(1.5)
+    d = times[:, None] - times[None, :]
+    g = np.exp(-0.5 * (d / sigma) ** 2) * (np.abs(d) <= 3 * sigma)
+    np.fill_diagonal(g, 0.0)
+    total = g.sum(1, keepdims=True)
+    mean = np.where(total > 0, g @ scores / np.where(total > 0, total, 1), scores)
+    expected = np.where(scores < 0.3, np.maximum(scores, mean), scores)
+    assert np.allclose(leaned_scores(times, scores, sigma), expected, atol=1e-12)

@@ -4,7 +4,8 @@
 Runs after the online tracker on the whole set of tracklets. Order: people two passing tracks exchanged are given
 back (``swaps``), then joins (``stitch``; a tracklet shorter than the MDPN minimum length joins only on agreeing
 appearance, and tracks whose every tracklet is that short are dropped, as the outputs would prune them), then the
-joined tracks' keypoints are smoothed (``smooth``), then gaps inside them are filled (``fill``) between the smoothed
+joined tracks' keypoints are smoothed (``smooth``; low-score joints, placed by their neighbours in time, take their
+neighbours' scores), then gaps inside them are filled (``fill``) between the smoothed
 entries (a filled entry is a straight line between two seen ones; smoothed afterwards, a track end's fit would carry
 it off: on the synthetic benchmark 61 of 75 joints that smoothing moved out of poseval's radius were filled ones).
 """
@@ -49,8 +50,8 @@ def refine_tracks(results: list[FrameResult], fps: float, config: RefineConfig, 
     frames = np.array(sorted(r.frame_index for r in results), np.int64)
     filled, added = [], 0
     for t in joined:
-        t, n = fill_gaps(smooth_track(t, fps, config.smooth_cutoff_hz), frames, config.fill_gap,
-                         config.interpolated_score)
+        smoothed = smooth_track(t, fps, config.smooth_cutoff_hz, config.lean_scores)
+        t, n = fill_gaps(smoothed, frames, config.fill_gap, config.interpolated_score)
         filled.append(t)
         added += n
     out, flags = results_from_tracklets(results, filled, skeleton)

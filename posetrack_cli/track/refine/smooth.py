@@ -9,6 +9,11 @@ done twice, the second time without the entries far off the first (LOWESS's bisq
 a joint on the wrong person for a frame, or an id that jumped between two people, does not drag its neighbours.
 Where a whole pose jumps (``MAX_JUMP``: a track that took another person's pose, or a sharp turn), the stretches on
 either side are smoothed apart (``stretches``), so neither pulls the other.
+
+A joint scored under ``CONFIDENT`` is placed by its neighbours in time, so with ``lean_scores`` its score becomes
+theirs too (``leaned_scores``: the same Gaussian's mean of the other entries' scores, when higher than its own). A
+joint lost for a frame (motion blur, a one-frame slip onto a neighbour) then counts as the seen joint it now is; a joint
+hidden for long keeps a low score, since its neighbours' scores are low as well.
 """
 
 from __future__ import annotations
@@ -81,15 +86,37 @@ def stretches(t: Tracklet) -> list[slice]:
     return [slice(a, b) for a, b in zip(starts[:-1], starts[1:])]
 
 
-def smooth_track(t: Tracklet, fps: float, cutoff_hz: float) -> Tracklet:
-    """``t`` with its keypoint x, y smoothed (scores, boxes and frames unchanged) stretch by stretch
-    (``stretches``); ``cutoff_hz`` <= 0: unchanged."""
+def smooth_track(t: Tracklet, fps: float, cutoff_hz: float, lean_scores: bool = False) -> Tracklet:
+    """``t`` with its keypoint x, y smoothed (boxes and frames unchanged) stretch by stretch (``stretches``), and with
+    ``lean_scores`` the scores of its low-score joints leaned on their neighbours' (``leaned_scores``);
+    ``cutoff_hz`` <= 0: unchanged."""
     if cutoff_hz <= 0 or len(t) < 3:
         return t
     kp = t.keypoints.copy()
     for part in stretches(t):
         kp[part, :, :2] = _smoothed_xy(t.take(part), fps, cutoff_hz)
+        if lean_scores:
+            kp[part, :, 2] = leaned_scores(t.frames[part] / fps, t.keypoints[part, :, 2], sigma_for_cutoff(cutoff_hz))
     return Tracklet(t.track_id, t.frames, t.boxes_xyxy, t.box_scores, kp, t.scores, t.interpolated, t.rows)
+
+
+def leaned_scores(times: np.ndarray, scores: np.ndarray, sigma: float) -> np.ndarray:
+    """scores (T, K) of one stretch at ``times`` (T,) s: each joint under ``CONFIDENT`` takes the Gaussian-weighted
+    (width ``sigma``, within 3 sigma) mean score of the same joint in the stretch's other entries when that is
+    higher; the others keep theirs. An entry without neighbours within 3 sigma is unchanged. Memory O(BLOCK x
+    window), as the fit."""
+    others = scores.copy()
+    reach = 3.0 * sigma
+    for start in range(0, len(times), BLOCK):
+        rows = np.arange(start, min(start + BLOCK, len(times)))
+        lo = np.searchsorted(times, times[rows[0]] - reach)
+        hi = np.searchsorted(times, times[rows[-1]] + reach, "right")
+        d = times[None, lo:hi] - times[rows, None]
+        g = np.exp(-0.5 * (d / sigma) ** 2) * (np.abs(d) <= reach)
+        g[np.arange(len(rows)), rows - lo] = 0.0  # the entry itself is not its neighbour
+        total = g.sum(1, keepdims=True)
+        others[rows] = np.where(total > 0, (g @ scores[lo:hi]) / np.maximum(total, 1e-300), scores[rows])
+    return np.where(scores < CONFIDENT, np.maximum(scores, others), scores)
 
 
 def _smoothed_xy(t: Tracklet, fps: float, cutoff_hz: float) -> np.ndarray:
