@@ -134,14 +134,14 @@ def test_leaned_scores_by_hand():
     # (equal weights exp(-0.5); the entry 0.9 s away is beyond 3 sigma): (0.9 + 0.7) / 2 = 0.8. The others are >= 0.3
     # and keep theirs.
     # joint 1: 0.1, 0.2, 0.1, 0.1: the first takes (0.2 e^-0.5 + 0.1 e^-2) / (e^-0.5 + e^-2) = 0.18176 (higher); the
-    # second keeps 0.2 (its neighbours' 0.1 is lower); the last has no neighbour within 3 sigma and keeps 0.1.
+    # second keeps 0.2 (its neighbours' 0.1 is lower); the third, mirrored, takes the same 0.18176 as the first; the
+    # last has no neighbour within 3 sigma and keeps 0.1.
     scores = np.array([[0.9, 0.1], [0.1, 0.2], [0.7, 0.1], [0.5, 0.1]])
     out = leaned_scores(times, scores, sigma)
-    first = (0.2 * math.exp(-0.5) + 0.1 * math.exp(-2)) / (math.exp(-0.5) + math.exp(-2))
+    edge = (0.2 * math.exp(-0.5) + 0.1 * math.exp(-2)) / (math.exp(-0.5) + math.exp(-2))
     assert out[:, 0].tolist() == pytest.approx([0.9, 0.8, 0.7, 0.5])
-    assert out[:, 1].tolist() == pytest.approx([first, 0.2, (0.2 * math.exp(-0.5) + 0.1 * math.exp(-2))
-                                                / (math.exp(-0.5) + math.exp(-2)), 0.1])
-    assert first == pytest.approx(0.18176, abs=1e-5)
+    assert out[:, 1].tolist() == pytest.approx([edge, 0.2, edge, 0.1])
+    assert edge == pytest.approx(0.18176, abs=1e-5)
 
 
 

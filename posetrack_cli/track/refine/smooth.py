@@ -39,16 +39,23 @@ def sigma_for_cutoff(cutoff_hz: float) -> float:
     return math.sqrt(math.log(2.0)) / (2.0 * math.pi * cutoff_hz)
 
 
-def local_linear(times: np.ndarray, values: np.ndarray, weights: np.ndarray, sigma: float) -> np.ndarray:
-    """values (T, ...) fitted at every time by a weighted line over the entries within 3 sigma; weights (T, ...)."""
-    out = values.copy()
+def gaussian_windows(times: np.ndarray, sigma: float):
+    """Blocks of at most ``BLOCK`` rows: (rows, lo, hi, d, g), where the entries ``lo:hi`` lie within 3 sigma of some
+    row, ``d`` (R, C) is their time minus each row's and ``g`` their Gaussian weight (0 beyond 3 sigma). Memory
+    O(BLOCK x window) whatever the track's length."""
     reach = 3.0 * sigma
     for start in range(0, len(times), BLOCK):
         rows = np.arange(start, min(start + BLOCK, len(times)))
-        lo, hi = np.searchsorted(times, times[rows[0]] - reach), np.searchsorted(times, times[rows[-1]] + reach,
-                                                                               "right")
-        d = times[None, lo:hi] - times[rows, None]  # (R, C) seconds from each fitted row
-        g = np.exp(-0.5 * (d / sigma) ** 2) * (np.abs(d) <= reach)
+        lo = np.searchsorted(times, times[rows[0]] - reach)
+        hi = np.searchsorted(times, times[rows[-1]] + reach, "right")
+        d = times[None, lo:hi] - times[rows, None]
+        yield rows, lo, hi, d, np.exp(-0.5 * (d / sigma) ** 2) * (np.abs(d) <= reach)
+
+
+def local_linear(times: np.ndarray, values: np.ndarray, weights: np.ndarray, sigma: float) -> np.ndarray:
+    """values (T, ...) fitted at every time by a weighted line over the entries within 3 sigma; weights (T, ...)."""
+    out = values.copy()
+    for rows, lo, hi, d, g in gaussian_windows(times, sigma):
         w, x = weights[lo:hi], values[lo:hi]
         s0, s1, s2 = (np.tensordot(g * d ** p, w, 1) for p in range(3))
         t0, t1 = np.tensordot(g, w * x, 1), np.tensordot(g * d, w * x, 1)
@@ -92,27 +99,20 @@ def smooth_track(t: Tracklet, fps: float, cutoff_hz: float, lean_scores: bool = 
     ``cutoff_hz`` <= 0: unchanged."""
     if cutoff_hz <= 0 or len(t) < 3:
         return t
-    kp = t.keypoints.copy()
+    kp, sigma = t.keypoints.copy(), sigma_for_cutoff(cutoff_hz)
     for part in stretches(t):
         kp[part, :, :2] = _smoothed_xy(t.take(part), fps, cutoff_hz)
         if lean_scores:
-            kp[part, :, 2] = leaned_scores(t.frames[part] / fps, t.keypoints[part, :, 2], sigma_for_cutoff(cutoff_hz))
+            kp[part, :, 2] = leaned_scores(t.frames[part] / fps, t.keypoints[part, :, 2], sigma)
     return Tracklet(t.track_id, t.frames, t.boxes_xyxy, t.box_scores, kp, t.scores, t.interpolated, t.rows)
 
 
 def leaned_scores(times: np.ndarray, scores: np.ndarray, sigma: float) -> np.ndarray:
     """scores (T, K) of one stretch at ``times`` (T,) s: each joint under ``CONFIDENT`` takes the Gaussian-weighted
     (width ``sigma``, within 3 sigma) mean score of the same joint in the stretch's other entries when that is
-    higher; the others keep theirs. An entry without neighbours within 3 sigma is unchanged. Memory O(BLOCK x
-    window), as the fit."""
+    higher; the others keep theirs. An entry without neighbours within 3 sigma is unchanged."""
     others = scores.copy()
-    reach = 3.0 * sigma
-    for start in range(0, len(times), BLOCK):
-        rows = np.arange(start, min(start + BLOCK, len(times)))
-        lo = np.searchsorted(times, times[rows[0]] - reach)
-        hi = np.searchsorted(times, times[rows[-1]] + reach, "right")
-        d = times[None, lo:hi] - times[rows, None]
-        g = np.exp(-0.5 * (d / sigma) ** 2) * (np.abs(d) <= reach)
+    for rows, lo, hi, _, g in gaussian_windows(times, sigma):
         g[np.arange(len(rows)), rows - lo] = 0.0  # the entry itself is not its neighbour
         total = g.sum(1, keepdims=True)
         others[rows] = np.where(total > 0, (g @ scores[lo:hi]) / np.maximum(total, 1e-300), scores[rows])
