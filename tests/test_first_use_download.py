@@ -165,7 +165,7 @@ def test_a_sha256_mismatch_saves_nothing_and_falls_back(tmp_path, monkeypatch, c
 
 
 def test_an_unreachable_server_falls_back(tmp_path, monkeypatch, card):
-    with serving(monkeypatch, card) as server:
+    with serving(monkeypatch, card):
         pass  # closed: nothing listens on its port any more
     choice = zoo.choose_auto()
     assert choice.card is None and "connection refused" in choice.note and "yolo-crop" in choice.note

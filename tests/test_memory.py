@@ -95,7 +95,7 @@ def test_frame_loop_python_memory_does_not_grow_with_video_length(tmp_path):
     assert result.frames == n and result.people > 4 * n
     # Held at frame 100: the frames in flight (the reader's queue, the batch it decodes, the current and the next
     # batch: 4 x 5 frames of 9 KB), the next batch's flow fields (5 x 6 KB, computed on the flow thread during this
-    # batch's pose) and the tracker's 8-frame window: under 384 KB. Once the window is full, 50 more frames (250 tracked poses, ~100
-    # new ids) leave nothing behind but a few hundred bytes (id integers, dict resizes); keeping one small dict per
-    # frame would cost over 20 KB.
+    # batch's pose) and the tracker's 8-frame window: under 384 KB. Once the window is full, 50 more frames (250
+    # tracked poses, ~100 new ids) leave nothing behind but a few hundred bytes (id integers, dict resizes); keeping
+    # one small dict per frame would cost over 20 KB.
     assert 0 < alive[100] < 384 * 1024 and alive[150] - alive[100] < 4 * 1024, alive

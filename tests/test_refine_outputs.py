@@ -76,8 +76,8 @@ def test_refined_outputs(tmp_path):
     assert (tmp_path / "t.jsonl").read_bytes() == raw  # the online tracks stay available
     assert not (tmp_path / "t.refined.jsonl").exists()
     out = json.loads((tmp_path / "t.json").read_text())
-    assert out["refine"] == {"enabled": True, "repair_swaps": True, "max_gap_s": 2.0, "max_join_cost": 2.0, "fill_gap": 10,
-                             "interpolated_score": 0.5, "smooth_cutoff_hz": 1.5, "lean_scores": True}
+    assert out["refine"] == {"enabled": True, "repair_swaps": True, "max_gap_s": 2.0, "max_join_cost": 2.0,
+                             "fill_gap": 10, "interpolated_score": 0.5, "smooth_cutoff_hz": 1.5, "lean_scores": True}
     assert stats["refine"] == {"tracklets": 3, "swaps": 0, "dropped": 0, "joins": 1, "tracks": 2, "filled": 7}
     ids = [sorted(p["track_id"] for p in f["people"]) for f in out["frames"]]
     assert ids == [[1, 3]] * 40  # the walker is id 1 throughout; the gaps (6 + 1 frames) are filled

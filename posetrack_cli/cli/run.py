@@ -78,8 +78,9 @@ def _preset_text(name: str) -> str:
 @click.option("--prefetch", type=click.IntRange(min=0), default=_PIPELINE.prefetch, show_default=True,
               help="Frame batches decoded ahead / written behind in background threads (0 = off).")
 @click.option("--flow-thread", type=click.Choice(FLOW_THREAD_SETTINGS), default=_PIPELINE.flow_thread,
-              show_default=True, help="Files: optical flow of the next frames on a worker thread while the networks run "
-              "(same results); auto: on when it has a core to itself (GPU, or a CPU core PyTorch leaves free).")
+              show_default=True,
+              help="Files: optical flow of the next frames on a worker thread while the networks run (same results); "
+              "auto: on when it has a core to itself (GPU, or a CPU core PyTorch leaves free).")
 @click.option("--memory-frames", type=click.IntRange(min=1), default=_TRACK.memory_frames, show_default=True,
               help="Frames of tracking memory (MDPN 8).")
 @click.option("--matching", type=click.Choice(list(MATCHERS)), default=_TRACK.matching, show_default=True,

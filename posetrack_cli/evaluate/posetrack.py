@@ -194,7 +194,8 @@ def compute_mot(totals: dict[str, np.ndarray]) -> dict:
              "recall": _nanmean(recall)}
     identity = {"idf1": _nanmean(idf1), "id_switches": float(totals["num_switches"].sum())}
     return {"mota": mota.tolist(), "motp": motp.tolist(), "precision": precision.tolist(),
-            "recall": recall.tolist(), "idf1": idf1.tolist(), "total": total, "identity": identity, "groups": _groups(mota, total["mota"]),
+            "recall": recall.tolist(), "idf1": idf1.tolist(), "total": total, "identity": identity,
+            "groups": _groups(mota, total["mota"]),
             "counts": {k: v.astype(float).tolist() for k, v in totals.items()}}
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 CHUNK_FRAMES = 1800  # frames per lazily decoded chunk: a minute at 30 fps; raising it makes the first draw slower
-COORD_SCALE = 2  # pixels are stored in half pixels (tracks.json has 0.01 px; half a pixel is what a screen shows at most)
+COORD_SCALE = 2  # pixels are stored in half pixels (tracks.json has 0.01 px; a screen shows half a pixel at most)
 SCORE_SCALE = 100  # scores in steps of 0.01 (the page's threshold slider moves in steps of 0.05)
 DEFLATE_LEVEL = 6  # zlib's default: level 9 is about 2x slower for ~1% smaller pages
 

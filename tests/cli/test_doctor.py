@@ -71,7 +71,7 @@ def test_a_corrupted_bundled_file_is_a_sha256_mismatch(tmp_path):
     assert "yolo11n-pose.pt" in line and "sha256 mismatch" in line and "fix:" in line
     assert hashlib.sha256(bytes(data)).hexdigest()[:12] in line
     for name in ("ssdlite_mobilenet_v2_person.pb", "extra_detector.onnx"):
-        assert any(l.split()[:2] == ["ok", name] for l in result.output.splitlines()), name
+        assert any(line.split()[:2] == ["ok", name] for line in result.output.splitlines()), name
 
 
 def test_a_broken_dependency_is_one_line_naming_it(monkeypatch):

@@ -69,7 +69,7 @@ def test_megvii_key_list_maps_onto_the_mmpose_list():
     """The reference megvii dump (1008 entries) -> exactly the 864 MMPose names and shapes (biases folded away)."""
     def rows(name):
         lines = (DATA / name).read_text().splitlines()[1:]
-        return {l.split("\t")[0]: tuple(int(v) for v in re.findall(r"\d+", l.split("\t")[1])) for l in lines}
+        return {line.split("\t")[0]: tuple(int(v) for v in re.findall(r"\d+", line.split("\t")[1])) for line in lines}
 
     megvii, mmpose = rows("megvii_mspn2_keys.txt"), rows("mmpose_mspn2_keys.txt")
     state = {k: torch.zeros(s, device="meta") for k, s in megvii.items()}
@@ -80,7 +80,8 @@ def test_megvii_key_list_maps_onto_the_mmpose_list():
     with torch.device("meta"):
         ours = MSPN(2).state_dict()
     inverse = {to_megvii_name(k): tuple(v.shape) for k, v in ours.items()}
-    biases = {k[: -len("bn.running_mean")] + "conv.bias": s for k, s in inverse.items() if k.endswith("bn.running_mean")}
+    biases = {k[: -len("bn.running_mean")] + "conv.bias": s
+              for k, s in inverse.items() if k.endswith("bn.running_mean")}
     assert {**inverse, **biases} == megvii
 
 
