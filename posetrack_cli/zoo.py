@@ -9,6 +9,7 @@ offline: ``POSETRACK_OFFLINE=1``) downloaded into the cache from the card's URL,
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 from collections.abc import Mapping
@@ -40,9 +41,12 @@ def _resource_dir(package: str, checkout_folder: str) -> Path:
     local = _CHECKOUT_ROOT / checkout_folder
     if local.is_dir():
         return local
-    from importlib.resources import files
-
-    return Path(str(files(package)))
+    # The data folders hold no __init__.py, so in a wheel they are namespace packages, whose one folder is the only
+    # entry of __path__ (importlib.resources.files() gives a MultiplexedPath there, and its str() is not a path).
+    try:
+        return Path(next(iter(importlib.import_module(package).__path__)))
+    except ModuleNotFoundError:  # neither a checkout nor an installed package: callers report the missing file
+        return local
 
 
 def weights_dir() -> Path:

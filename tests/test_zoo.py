@@ -68,6 +68,24 @@ def test_unchanged_bundled_paths():
     assert (zoo.models_dir() / "mspn-2x50-coco.yaml").is_file()
 
 
+def test_data_folders_of_an_installed_wheel(tmp_path, monkeypatch):
+    """Outside a checkout the weights and cards come from the packages setuptools maps the folders to. They hold no
+    __init__.py, so a wheel installs them as namespace packages: the folder itself must come back, not the text of a
+    MultiplexedPath."""
+    site = tmp_path / "site"
+    (site / "plain_ns_data").mkdir(parents=True)
+    (site / "plain_ns_data" / "w.pt").write_bytes(b"w")
+    (site / "plain_regular_data").mkdir()
+    (site / "plain_regular_data" / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setattr(zoo, "_CHECKOUT_ROOT", tmp_path / "no-checkout")
+    assert zoo._resource_dir("plain_ns_data", "weights") == site / "plain_ns_data"
+    assert (zoo._resource_dir("plain_ns_data", "weights") / "w.pt").read_bytes() == b"w"
+    assert zoo._resource_dir("plain_regular_data", "models") == site / "plain_regular_data"
+    # neither installed nor in a checkout: the checkout path, which callers report as a missing file
+    assert zoo._resource_dir("posetrack_cli_no_such_data", "weights") == tmp_path / "no-checkout" / "weights"
+
+
 def test_unknown_and_malformed_cards(folders):
     (folders / "models" / "bad.yaml").write_text("name: bad\nnetwork: mspn\n")
     (folders / "models" / "odd.yaml").write_text("name: odd\nnetwork: [\n")
