@@ -81,7 +81,11 @@ class JsonlStream:
             self._fh = open(self.path, "w", encoding="utf-8")
         except OSError as exc:
             raise OutputError(f"cannot write {self.path}: {exc.strerror}; choose a writable output path") from None
-        self._line({"type": "header", "schema": SCHEMA, **self.header})
+        try:
+            self._line({"type": "header", "schema": SCHEMA, **self.header})
+        except OutputError:
+            self._close(failing=True)  # __exit__ is not called when __enter__ raises
+            raise
         return self
 
     def _line(self, obj: dict) -> None:
@@ -101,9 +105,21 @@ class JsonlStream:
     def finish(self, **stats) -> None:
         self._line({"type": "end", "frames": self.frames, **stats})
 
-    def __exit__(self, *exc) -> None:
-        if self._fh is not None:
-            self._fh.close()
+    def _close(self, failing: bool) -> None:
+        """Close the file. After a failed write its buffer still holds the line that did not fit, and closing tries
+        it once more; the file is closed either way. That second error is dropped while the first is on its way
+        (``failing``), and reported otherwise."""
+        fh, self._fh = self._fh, None
+        if fh is None:
+            return
+        try:
+            fh.close()
+        except OSError as exc:
+            if not failing:
+                raise OutputError(f"cannot write {self.path}: {exc.strerror} (frames so far are kept)") from None
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._close(failing=exc_type is not None)
 
 
 @dataclass

@@ -1,4 +1,8 @@
+import gc
 import json
+import os
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -62,6 +66,37 @@ def test_interrupted_stream_keeps_finished_frames(tmp_path):
     assert [f["frame_index"] for f in stream.frames()] == [0, 1]
     stats = write_tracks_json(stream, tmp_path / "t.json", 2)
     assert stats["complete"] is False and stats["frames"] == 2
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (a device whose writes fail, ENOSPC)")
+@pytest.mark.parametrize("fails_at", ["header", "frame"])
+def test_a_full_disk_is_one_error_and_the_file_is_closed(tmp_path, monkeypatch, fails_at):
+    """A stream on /dev/full: the failed write is an OutputError, and the file is closed then, not later by the
+    garbage collector (whose close would retry the unflushed line and fail where nobody can report it)."""
+
+    def open_on_dev_full() -> int:
+        fds = Path("/proc/self/fd")
+        return sum(1 for fd in fds.iterdir() if os.path.realpath(fd) == "/dev/full") if fds.is_dir() else 0
+
+    unraisable = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    path = tmp_path / "t.jsonl"
+    if fails_at == "header":
+        path.symlink_to("/dev/full")
+        with pytest.raises(OutputError, match="No space left on device"):
+            with JsonlStream(path, {"fps": 10}):
+                pass
+    else:
+        stream = JsonlStream(path, {"fps": 10})
+        with pytest.raises(OutputError, match=r"No space left on device \(frames so far are kept\)"):
+            with stream:
+                stream._fh.close()  # the disk fills up after the header: the stream's file becomes /dev/full
+                stream._fh = open("/dev/full", "w", encoding="utf-8")
+                stream.write(result(0, [1]))
+        assert stream._fh is None
+    assert open_on_dev_full() == 0
+    gc.collect()
+    assert unraisable == []
 
 
 def test_atomic_write_keeps_old_file_on_error(tmp_path):
