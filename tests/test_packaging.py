@@ -10,11 +10,8 @@ tree, so it cannot pass vacuously.
 from __future__ import annotations
 
 import fnmatch
+import tomllib
 from pathlib import Path
-
-import pytest
-
-tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 
 ROOT = Path(__file__).resolve().parent.parent
 
