@@ -48,6 +48,7 @@ CLIP = Path(__file__).resolve().parent.parent / "examples" / "vtest.avi"
 GAP_SECONDS = (0.5, 1.0, 1.5, 2.0, 3.0)
 GAP_STARTS = (60, 100, 140, 180, 220)  # frames where a gap begins (each gap length is tried at each start)
 AFTER_S = 1.0  # a person must reappear within this long after the gap to count as crossing it
+TRACKERS = ("papers", "online", "refined")  # the columns: flow followed blindly, with the flow check, refined
 
 
 def cached_poses(frames: int, cache: Path | None) -> tuple[list[np.ndarray], list[Poses], float]:
@@ -165,20 +166,10 @@ def crossings(gt: list[np.ndarray], kept: list[np.ndarray], fps: float) -> list[
     return out
 
 
-def kept_flags(crossed, ids: list[dict]) -> list[bool]:
-    """Per crossing: whether the person's output id just before the gap is their id at their first output entry
-    after it."""
-    flags = []
-    for _, before, after in crossed:
-        old = next((ids[k][r] for k, r in before if r in ids[k]), None)
-        new = next((ids[k][r] for k, r in after if r in ids[k]), None)
-        flags.append(old is not None and old == new)
-    return flags
-
-
-def kept_share(crossed, ids: list[dict]) -> tuple[int, int]:
-    """(people who keep their id, people crossing)."""
-    return sum(kept_flags(crossed, ids)), len(crossed)
+def ids_across(before: list, after: list, ids: list[dict]) -> tuple[int | None, int | None]:
+    """A crossing person's output id at their last output entry before the gap and at their first after it (None
+    where no output entry has them)."""
+    return tuple(next((ids[k][r] for k, r in side if r in ids[k]), None) for side in (before, after))
 
 
 def unseen_seconds(before: list, after: list, fps: float) -> float:
@@ -198,27 +189,22 @@ def scenario(images, poses, fps, gt, kind, start, length) -> list[dict]:
     online = track(imgs, ps, TrackConfig(), fps, bank)
     refined = refine_tracks(online, fps, RefineConfig(), ps[0].skeleton, TrackConfig().min_track_length,
                             bank.histograms())
-    flags = {name: kept_flags(crossed, run_ids(results, kept))
-             for name, results in (("papers", papers), ("online", online), ("refined", refined.results))}
-    refined_ids = run_ids(refined.results, kept)
+    outputs = {name: run_ids(results, kept) for name, results in zip(TRACKERS, (papers, online, refined.results))}
     records = []
-    for n, (person, before, after) in enumerate(crossed):
-        ids = [next((refined_ids[k][r] for k, r in side if r in refined_ids[k]), None) for side in (before, after)]
+    for person, before, after in crossed:
+        pairs = {name: ids_across(before, after, ids) for name, ids in outputs.items()}
         records.append({"kind": kind, "start": start, "length": length, "person": person,
                         "last_before": before[0][0], "first_after": after[0][0],
-                        "unseen_s": unseen_seconds(before, after, fps), "refined_ids": ids,
-                        **{name: f[n] for name, f in flags.items()}})
+                        "unseen_s": unseen_seconds(before, after, fps), "refined_ids": list(pairs["refined"]),
+                        **{name: old is not None and old == new for name, (old, new) in pairs.items()}})
     return records
-
-
-TRACKERS = ("papers", "online", "refined")
 
 
 def share_cells(records: list[dict]) -> str:
     """Table cells "kept/crossing (share)" of the three trackers over ``records``."""
     n = len(records)
-    return " | ".join(f"{sum(r[name] for r in records)}/{n} ({100 * sum(r[name] for r in records) / max(n, 1):.0f} %)"
-                      for name in TRACKERS)
+    kept = [sum(r[name] for r in records) for name in TRACKERS]
+    return " | ".join(f"{k}/{n} ({100 * k / max(n, 1):.0f} %)" for k in kept)
 
 
 TORSO = [5, 6, 11, 12]  # COCO shoulders and hips: they move steadily when people walk, so what shakes is jitter
